@@ -1,0 +1,617 @@
+"""Data sets for the zoo: TensorFlow Datasets with an offline IDX fallback.
+
+Sources
+-------
+``load`` returns the same thing as ``tfds.load(name, split=split)``: an
+*unbatched* ``tf.data.Dataset`` of ``{"image": uint8 [H, W, C],
+"label": int64 []}`` dicts.  The data come from one of two sources:
+
+* **tfds** (``source="tfds"``): ``tensorflow_datasets`` reads the prepared
+  data set from its data dir, downloading and preparing it first if needed.
+* **IDX files** (``source="idx"``, only for ``"mnist"`` and
+  ``"fashion_mnist"``, see ``IDX_DATASETS``): the original LeCun-format files
+  ``{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]``, parsed with numpy and
+  cached in memory per process.  Directories searched, first match wins:
+
+  1. the ``data_dir`` argument (if it holds the IDX files),
+  2. ``$VAEZOO_DATA_DIR``,
+  3. ``/usr/share/datasets/fashion-mnist`` resp. ``/usr/share/datasets/mnist``
+     (the Debian package ``dataset-fashion-mnist`` installs the former).
+
+  Each directory ``d`` may hold the files directly or in ``d/<name>`` or
+  ``d/<name with "-" for "_">`` (so one ``$VAEZOO_DATA_DIR`` can serve both
+  data sets).  The usual tfds split syntax is understood: ``"train"``,
+  ``"test"``, ``"train[:10%]"``, ``"train[50000:]"``, ``"train[10%:20%]"``,
+  ``"train+test"``, ``"all"``; percent boundaries are rounded like tfds does
+  (``round(pct * n / 100)``), so slices have the same sizes as with tfds.
+  Note that tfds stores examples in its own (hashed) order while the IDX
+  files keep the original order, so ``"train[:10%]"`` is an equally sized but
+  different subset under the two sources.
+
+With the default ``source="auto"`` tfds is tried first; when it cannot provide
+the data (not prepared and no network, tfds not importable, download error...)
+and the data set is in ``IDX_DATASETS``, the IDX files are used.  To avoid
+long network timeouts, a data set that is not yet prepared is only downloaded
+if ``storage.googleapis.com:443`` answers within 3 seconds.  The source used is
+logged on the ``vaezoo.data`` logger and, with ``verbose=True``, printed as
+one line on stderr.
+
+Binarization
+------------
+``binarization="static"`` turns each image into float32 {0, 1} with
+``vaezoo.preprocessing.static_binarize(image, seed)``: a content-addressed
+Bernoulli draw (pixel ``p`` is 1 with probability ``q_p / 255``), so the same
+image always gets the same binary version for a given seed, whatever the
+order, split or batching, and binarizing twice changes nothing.
+``binarization=None`` keeps the uint8 pixels.  *Dynamic* binarization (a new
+draw at every step) is not done here: it belongs to the model
+(``binarization="dynamic"`` on the model).
+
+Example:
+  >>> from vaezoo import data
+  >>> ds = data.load("fashion_mnist", "train[:10%]", binarization="static")
+  >>> images, labels = data.load_arrays("fashion_mnist", "test")
+  >>> data.info("fashion_mnist")["image_shape"]
+  (28, 28, 1)
+"""
+
+import functools
+import gzip
+import logging
+import math
+import os
+import re
+import socket
+import sys
+import threading
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+#: Data sets that can be read from local IDX files when tfds cannot help.
+IDX_DATASETS = ("fashion_mnist", "mnist")
+
+#: Environment variable naming an extra directory holding IDX files.
+DATA_DIR_ENV = "VAEZOO_DATA_DIR"
+
+_DEFAULT_IDX_DIRS = {
+    "fashion_mnist": "/usr/share/datasets/fashion-mnist",
+    "mnist": "/usr/share/datasets/mnist",
+}
+
+_FASHION_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)
+
+_STATIC_INFO = {
+    "fashion_mnist": {
+        "image_shape": (28, 28, 1),
+        "num_classes": 10,
+        "splits": {"train": 60000, "test": 10000},
+        "class_names": _FASHION_CLASSES,
+    },
+    "mnist": {
+        "image_shape": (28, 28, 1),
+        "num_classes": 10,
+        "splits": {"train": 60000, "test": 10000},
+        "class_names": tuple(str(i) for i in range(10)),
+    },
+}
+
+# IDX file stems for each split (".gz" optional).
+_IDX_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+_BINARIZATIONS = ("static", None)
+_SOURCES = ("auto", "tfds", "idx")
+_SPLIT_HELP = (
+    'accepted forms: "train", "test", "all", "train[:10%]", "train[50000:]", '
+    '"test[:1000]", "train[10%:20%]", "train[-1000:]" and sums such as '
+    '"train+test" or "train[:10%]+test"'
+)
+_INSTALL_HELP = (
+    "To fix it, do one of: install the Debian package `dataset-fashion-mnist` "
+    "(apt-get install dataset-fashion-mnist, which provides "
+    "/usr/share/datasets/fashion-mnist); put the IDX files "
+    "(train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
+    "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) in a directory and "
+    f"set ${DATA_DIR_ENV} to it; or give tensorflow_datasets network access "
+    "so that it can download and prepare the data set."
+)
+
+
+class _TfdsUnavailable(Exception):
+    """tfds cannot provide the data set (internal signal)."""
+
+
+# --------------------------------------------------------------------------
+# Argument checks
+# --------------------------------------------------------------------------
+
+def _check_binarization(binarization):
+    if binarization not in _BINARIZATIONS:
+        raise ValueError(
+            f"binarization={binarization!r} is not supported; valid values are "
+            '"static" (reproducible Bernoulli binarization of the data set) and '
+            "None (keep uint8 pixels). Dynamic binarization is done by the model "
+            '(binarization="dynamic" on the model), not by the data pipeline.')
+
+
+def _check_source(source):
+    if source not in _SOURCES:
+        raise ValueError(
+            f"source={source!r} is not supported; valid values are "
+            '"auto" (tfds, falling back to IDX files for mnist/fashion_mnist), '
+            '"tfds" and "idx".')
+
+
+# --------------------------------------------------------------------------
+# Split syntax
+# --------------------------------------------------------------------------
+
+_SUB_SPLIT_RE = re.compile(
+    r"^(?P<name>[A-Za-z_]\w*)(?:\[(?P<from>[^:\]]*):(?P<to>[^:\]]*)\])?$")
+_BOUND_RE = re.compile(r"^(?P<val>-?\d+(?:\.\d*)?)(?P<pct>%)?$")
+
+
+def _parse_bound(text, spec):
+    text = text.strip()
+    if not text:
+        return None, None
+    m = _BOUND_RE.match(text)
+    if not m:
+        raise ValueError(f"Unsupported split {spec!r}: bad boundary {text!r}; "
+                         f"{_SPLIT_HELP}.")
+    if m.group("pct"):
+        return float(m.group("val")), "%"
+    if "." in m.group("val"):
+        raise ValueError(f"Unsupported split {spec!r}: absolute boundaries must "
+                         f"be integers (use '%' for fractions); {_SPLIT_HELP}.")
+    return int(m.group("val")), "abs"
+
+
+def parse_split(split, num_examples):
+    """Turns a tfds-style split string into ``(split_name, start, stop)`` slices.
+
+    Args:
+      split: e.g. ``"train"``, ``"train[:10%]"``, ``"train[50000:]"`` or
+        ``"train[:10%]+test"``.
+      num_examples: dict ``{split_name: number of examples}``.
+
+    Returns:
+      list of ``(split_name, start, stop)`` with ``0 <= start <= stop <= n``;
+      percent boundaries are rounded to the closest example like tfds.
+
+    Raises:
+      ValueError: unsupported syntax, unknown split name or out-of-range
+        boundary.
+
+    Example:
+      >>> parse_split("train[10%:20%]+test", {"train": 60000, "test": 10000})
+      [('train', 6000, 12000), ('test', 0, 10000)]
+    """
+    if not isinstance(split, str) or not split.strip():
+        raise ValueError(f"Unsupported split {split!r}; {_SPLIT_HELP}.")
+    out = []
+    for part in re.split(r"\s*\+\s*", split.strip()):
+        m = _SUB_SPLIT_RE.match(part)
+        if not m:
+            raise ValueError(f"Unsupported split {split!r} (at {part!r}); "
+                             f"{_SPLIT_HELP}.")
+        name = m.group("name")
+        if name == "all" and m.group("from") is None:
+            out.extend((s, 0, n) for s, n in num_examples.items())
+            continue
+        if name not in num_examples:
+            raise ValueError(f"Unknown split {name!r} in {split!r}; this data set "
+                             f"has splits {sorted(num_examples)} (and 'all').")
+        n = num_examples[name]
+        if m.group("from") is None:
+            out.append((name, 0, n))
+            continue
+        lo, lo_unit = _parse_bound(m.group("from"), split)
+        hi, hi_unit = _parse_bound(m.group("to"), split)
+        units = {u for u in (lo_unit, hi_unit) if u is not None}
+        if not units:
+            raise ValueError(f"Unsupported split {split!r}: empty slice [:]; "
+                             f"{_SPLIT_HELP}.")
+        if len(units) > 1:
+            raise ValueError(f"Unsupported split {split!r}: do not mix percent "
+                             f"and absolute boundaries; {_SPLIT_HELP}.")
+        pct = units == {"%"}
+        bounds = []
+        for value, default in ((lo, 0), (hi, n)):
+            if value is None:
+                bounds.append(default)
+                continue
+            if abs(value) > (100 if pct else n):
+                raise ValueError(
+                    f"Split {split!r}: boundary {value}{'%' if pct else ''} is "
+                    f"out of range for {name!r} with {n} examples.")
+            if pct:
+                value = int(round(value * n / 100.0))  # tfds "closest" rounding
+            bounds.append(value + n if value < 0 else value)
+        start, stop = bounds
+        out.append((name, start, max(start, stop)))
+    return out
+
+
+# --------------------------------------------------------------------------
+# IDX files
+# --------------------------------------------------------------------------
+
+def _find_file(directory, stem):
+    for fname in (stem + ".gz", stem):
+        path = os.path.join(directory, fname)
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def _has_idx_files(directory, split_names):
+    return directory and os.path.isdir(directory) and all(
+        _find_file(directory, stem) for s in split_names for stem in _IDX_FILES[s])
+
+
+def _candidate_dirs(name, data_dir):
+    """Directories searched for IDX files, in order (see module docstring)."""
+    roots = [data_dir, os.environ.get(DATA_DIR_ENV)]
+    dirs = []
+    for root in roots:
+        if root:
+            root = os.path.expanduser(root)
+            dirs += [root, os.path.join(root, name),
+                     os.path.join(root, name.replace("_", "-"))]
+    dirs.append(_DEFAULT_IDX_DIRS[name])
+    return list(dict.fromkeys(dirs))  # dedupe, keep order
+
+
+def find_idx_dir(name, data_dir=None, split_names=("train", "test")):
+    """Returns the first directory holding the IDX files of ``name``.
+
+    Args:
+      name: one of ``IDX_DATASETS``.
+      data_dir: optional directory searched first.
+      split_names: splits whose image and label files must be present.
+
+    Returns:
+      the directory path.
+
+    Raises:
+      FileNotFoundError: no searched directory holds the files; the message
+        lists the directories and how to fix it.
+    """
+    dirs = _candidate_dirs(name, data_dir)
+    for d in dirs:
+        if _has_idx_files(d, split_names):
+            return d
+    raise FileNotFoundError(
+        f"No IDX files for {name!r} (splits {list(split_names)}) in any of "
+        f"{dirs}. {_INSTALL_HELP}")
+
+
+@functools.lru_cache(maxsize=None)
+def _read_idx(path):
+    """Parses one IDX file of unsigned bytes into a read-only numpy array."""
+    opener = gzip.open if path.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        raise ValueError(f"Cannot read IDX file {path}: {e} (corrupted or "
+                         "truncated; delete and reinstall it).") from e
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08 or raw[3] not in (1, 3):
+        raise ValueError(
+            f"{path} is not an IDX file of unsigned bytes: bad magic number "
+            f"{raw[:4].hex() or '(empty file)'} (expected 00000801 for labels "
+            "or 00000803 for images); the file is corrupted.")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ValueError(f"IDX file {path} is truncated inside its header.")
+    dims = tuple(int(d) for d in np.frombuffer(raw, ">u4", ndim, 4))
+    size = math.prod(dims)
+    if len(raw) - header != size:
+        raise ValueError(
+            f"IDX file {path} is truncated or corrupted: header says shape "
+            f"{dims} ({size} bytes) but it holds {len(raw) - header} data bytes.")
+    arr = np.frombuffer(raw, np.uint8, size, header).reshape(dims)
+    arr.flags.writeable = False
+    return arr
+
+
+@functools.lru_cache(maxsize=None)
+def _read_idx_split(directory, split_name):
+    """(images uint8 [N, H, W, 1], labels int64 [N]) of one split, read-only."""
+    img_path, lbl_path = (_find_file(directory, s) for s in _IDX_FILES[split_name])
+    images, labels = _read_idx(img_path), _read_idx(lbl_path)
+    if images.ndim != 3 or labels.ndim != 1:
+        raise ValueError(f"{img_path} / {lbl_path}: expected 3-d images and 1-d "
+                         f"labels, got shapes {images.shape} and {labels.shape}.")
+    if len(images) != len(labels):
+        raise ValueError(f"{img_path} has {len(images)} images but {lbl_path} "
+                         f"has {len(labels)} labels.")
+    images = images[..., None]
+    labels = labels.astype(np.int64)
+    labels.flags.writeable = False
+    return images, labels
+
+
+def _idx_arrays(name, split, data_dir):
+    """uint8 images and int64 labels for a split string; returns (x, y, dir)."""
+    split_names = _split_names(split)
+    directory = find_idx_dir(name, data_dir, split_names)
+    counts = {s: len(_read_idx_split(directory, s)[1]) for s in _IDX_FILES}
+    pieces = [(_read_idx_split(directory, s), a, b)
+              for s, a, b in parse_split(split, counts)]
+    images = np.concatenate([x[a:b] for (x, _), a, b in pieces])
+    labels = np.concatenate([y[a:b] for (_, y), a, b in pieces])
+    return images, labels, directory
+
+
+def _split_names(split):
+    """Split names used by ``split`` (syntax checked; bounds checked later)."""
+    if not isinstance(split, str) or not split.strip():
+        raise ValueError(f"Unsupported split {split!r}; {_SPLIT_HELP}.")
+    found = []
+    for part in re.split(r"\s*\+\s*", split.strip()):
+        m = _SUB_SPLIT_RE.match(part)
+        if not m:
+            raise ValueError(f"Unsupported split {split!r} (at {part!r}); "
+                             f"{_SPLIT_HELP}.")
+        name = m.group("name")
+        if name == "all" and m.group("from") is None:
+            found += list(_IDX_FILES)
+        elif name in _IDX_FILES:
+            found.append(name)
+        else:
+            raise ValueError(f"Unknown split {name!r} in {split!r}; this data "
+                             f"set has splits {sorted(_IDX_FILES)} (and 'all').")
+    return tuple(dict.fromkeys(found))
+
+
+# --------------------------------------------------------------------------
+# tfds
+# --------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=None)
+def _network_error(host="storage.googleapis.com", port=443, timeout=3.0):
+    """None if ``host:port`` accepts a TCP connection within ``timeout`` s,
+    else a short reason.  DNS lookups cannot be timed out, so the connection is
+    tried in a daemon thread and abandoned after ``timeout``."""
+    result = [None]
+
+    def probe():
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            result[0] = None
+        except OSError as e:
+            result[0] = f"{type(e).__name__}: {e}"
+
+    t = threading.Thread(target=probe, daemon=True)
+    t.start()
+    t.join(timeout + 0.5)
+    return "timed out after %gs" % timeout if t.is_alive() else result[0]
+
+
+def _short(exc, limit=160):
+    text = str(exc).strip().splitlines()
+    text = text[0] if text else ""
+    msg = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return msg if len(msg) <= limit else msg[:limit - 3] + "..."
+
+
+def _tfds_load(name, split, data_dir, precheck):
+    """``tfds.load`` or ``_TfdsUnavailable`` with a short reason.
+
+    With ``precheck`` and a data set not prepared yet, gives up early when the
+    download server is unreachable instead of waiting for network timeouts.
+    """
+    try:
+        import tensorflow_datasets as tfds
+        if precheck:
+            builder = tfds.builder(name, data_dir=data_dir)
+            if not builder.is_prepared():
+                reason = _network_error()
+                if reason is not None:
+                    raise _TfdsUnavailable(
+                        f"not prepared in {builder.data_dir} and cannot download "
+                        f"(storage.googleapis.com:443 unreachable: {reason})")
+        return tfds.load(name, split=split, data_dir=data_dir)
+    except _TfdsUnavailable:
+        raise
+    except Exception as e:  # noqa: BLE001 - any tfds failure means "unavailable"
+        raise _TfdsUnavailable(_short(e)) from e
+
+
+def _tfds_data_dir_str(data_dir):
+    return data_dir or os.environ.get("TFDS_DATA_DIR") or "~/tensorflow_datasets"
+
+
+def _announce(message, verbose):
+    logger.info(message)
+    if verbose:
+        print(f"{__name__}: {message}", file=sys.stderr, flush=True)
+
+
+def _resolve(name, split, data_dir, source, verbose):
+    """Returns ("tfds", dataset) or ("idx", (images, labels))."""
+    _check_source(source)
+    if source == "idx" and name not in IDX_DATASETS:
+        raise ValueError(f'source="idx" only supports {list(IDX_DATASETS)}, '
+                         f"not {name!r}; use source=\"tfds\".")
+    reason = None
+    if source in ("auto", "tfds"):
+        try:
+            ds = _tfds_load(name, split, data_dir, precheck=source == "auto")
+        except _TfdsUnavailable as e:
+            reason = str(e)
+            if source == "tfds":
+                raise RuntimeError(
+                    f"tensorflow_datasets cannot load {name}[{split}]: {reason}. "
+                    + ('Use source="auto" or "idx" to read local IDX files, or '
+                       + _INSTALL_HELP if name in IDX_DATASETS else
+                       "Give tensorflow_datasets network access or prepare the "
+                       "data set in its data_dir.")) from e.__cause__
+            if name not in IDX_DATASETS:
+                raise RuntimeError(
+                    f"tensorflow_datasets cannot load {name}[{split}]: {reason}. "
+                    "Only mnist and fashion_mnist have a local IDX fallback; give "
+                    "tensorflow_datasets network access or prepare the data set "
+                    "in its data_dir.") from e.__cause__
+        else:
+            _announce(f"{name}[{split}] from tfds (data_dir="
+                      f"{_tfds_data_dir_str(data_dir)})", verbose)
+            return "tfds", ds
+    try:
+        images, labels, directory = _idx_arrays(name, split, data_dir)
+    except FileNotFoundError as e:
+        if reason is not None:
+            raise FileNotFoundError(f"{e} (tfds unavailable too: {reason})") from e
+        raise
+    why = f" (tfds unavailable: {reason})" if reason else ""
+    _announce(f"{name}[{split}] from IDX files in {directory}{why}", verbose)
+    return "idx", (images, labels)
+
+
+def _binarize_fn(seed):
+    from vaezoo.preprocessing import static_binarize
+
+    def fn(example):
+        return {**example, "image": static_binarize(example["image"], seed)}
+    return fn
+
+
+def _binarize_array(images, seed, batch_size=8192):
+    from vaezoo.preprocessing import static_binarize
+    out = np.empty(images.shape, np.float32)
+    for i in range(0, len(images), batch_size):
+        out[i:i + batch_size] = static_binarize(images[i:i + batch_size], seed).numpy()
+    return out
+
+
+# --------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------
+
+def load(name, split="train", *, data_dir=None, binarization=None, seed=0,
+         source="auto", verbose=True):
+    """Loads a data set split as an unbatched ``tf.data.Dataset``.
+
+    Args:
+      name: tfds name, e.g. ``"fashion_mnist"`` or ``"mnist"``.
+      split: tfds split string: ``"train"``, ``"test"``, ``"train[:10%]"``,
+        ``"train[50000:]"``, ``"train[10%:20%]"``, ``"train+test"``...
+      data_dir: tfds data dir; also searched first for IDX files.
+      binarization: ``None`` (uint8 images) or ``"static"`` (float32 {0, 1}
+        images from ``static_binarize(image, seed)``).  Dynamic binarization
+        is done by the model.
+      seed: seed of the static binarization.
+      source: ``"auto"`` (tfds, falling back to IDX files for the data sets
+        in ``IDX_DATASETS``), ``"tfds"`` or ``"idx"``.
+      verbose: print the source used on stderr (it is always logged).
+
+    Returns:
+      unbatched ``tf.data.Dataset`` of ``{"image": [H, W, C], "label": int64
+      []}``, image uint8 or, with ``binarization="static"``, float32.
+
+    Raises:
+      ValueError: bad ``binarization``, ``source`` or split syntax, or a
+        corrupted IDX file.
+      FileNotFoundError: no source can provide the data (message says how to
+        fix it).
+      RuntimeError: ``source="tfds"`` (or a data set without IDX fallback)
+        and tfds fails.
+
+    Example:
+      >>> ds = load("fashion_mnist", "train[:10%]", binarization="static")
+      >>> ds = ds.shuffle(6000).batch(128)
+    """
+    import tensorflow as tf
+    _check_binarization(binarization)
+    kind, payload = _resolve(name, split, data_dir, source, verbose)
+    if kind == "tfds":
+        ds = payload
+    else:
+        images, labels = payload
+        ds = tf.data.Dataset.from_tensor_slices({"image": images, "label": labels})
+    if binarization == "static":
+        ds = ds.map(_binarize_fn(seed), num_parallel_calls=tf.data.AUTOTUNE,
+                    deterministic=True)
+    return ds
+
+
+def load_arrays(name, split="train", *, data_dir=None, binarization=None,
+                seed=0, source="auto", verbose=True):
+    """Loads a data set split as numpy arrays (handy for benchmarks).
+
+    Same arguments as ``load``.
+
+    Returns:
+      ``(images, labels)``: images ``[N, H, W, C]`` uint8 (float32 {0, 1}
+      with ``binarization="static"``, identical to what ``load`` yields) and
+      labels int64 ``[N]``.  The arrays are fresh copies, free to modify.
+
+    Example:
+      >>> x, y = load_arrays("fashion_mnist", "test")
+      >>> x.shape, x.dtype, y.dtype
+      ((10000, 28, 28, 1), dtype('uint8'), dtype('int64'))
+    """
+    _check_binarization(binarization)
+    kind, payload = _resolve(name, split, data_dir, source, verbose)
+    if kind == "idx":
+        images, labels = payload  # already fresh arrays (np.concatenate)
+        if binarization == "static":
+            images = _binarize_array(images, seed)
+        return images, labels
+    import tensorflow_datasets as tfds
+    ds = payload.batch(4096)
+    if binarization == "static":
+        ds = ds.map(_binarize_fn(seed))
+    xs, ys = [], []
+    for batch in tfds.as_numpy(ds):
+        xs.append(batch["image"])
+        ys.append(batch["label"])
+    if not xs:
+        spec = payload.element_spec
+        return (np.zeros((0, *spec["image"].shape),
+                         np.float32 if binarization else spec["image"].dtype.as_numpy_dtype),
+                np.zeros((0,), np.int64))
+    return np.concatenate(xs), np.concatenate(ys).astype(np.int64)
+
+
+def info(name):
+    """Static facts about a data set.
+
+    Args:
+      name: tfds name.
+
+    Returns:
+      dict with ``image_shape`` (tuple ``(H, W, C)``), ``num_classes``,
+      ``splits`` (``{split: num_examples}``, possibly empty if tfds has no
+      metadata) and ``class_names``.  For ``IDX_DATASETS`` this comes from a
+      static table without importing tfds, otherwise from
+      ``tfds.builder(name).info``.
+
+    Example:
+      >>> info("fashion_mnist")["num_classes"]
+      10
+    """
+    if name in _STATIC_INFO:
+        d = _STATIC_INFO[name]
+        return {**d, "splits": dict(d["splits"])}
+    import tensorflow_datasets as tfds
+    tinfo = tfds.builder(name).info
+    features = tinfo.features
+    image_key = "image" if "image" in features else None
+    label = features["label"] if "label" in features else None
+    return {
+        "image_shape": tuple(features[image_key].shape) if image_key else None,
+        "num_classes": getattr(label, "num_classes", None),
+        "splits": {k: v.num_examples for k, v in tinfo.splits.items()},
+        "class_names": tuple(getattr(label, "names", None) or ()),
+    }

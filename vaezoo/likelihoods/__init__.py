@@ -1,0 +1,26 @@
+"""Likelihoods p(x|z): decoder parameters -> tfd.Distribution over images."""
+
+from vaezoo.likelihoods.base import Likelihood
+from vaezoo.likelihoods.bernoulli import Bernoulli
+from vaezoo.likelihoods.gaussian import Gaussian, GaussianHeteroscedastic, GaussianPixelwise
+from vaezoo.registry import lookup
+
+LIKELIHOODS = {
+    "bernoulli": Bernoulli,
+    "gaussian": Gaussian,
+    "gaussian_pixelwise": GaussianPixelwise,
+    "gaussian_heteroscedastic": GaussianHeteroscedastic,
+}
+
+
+def get(name, **kwargs):
+    """Build the likelihood registered under ``name``."""
+    cls = lookup("likelihood", name, LIKELIHOODS)
+    try:
+        return cls(**kwargs)
+    except TypeError as e:
+        raise ValueError(f"bad likelihood_kwargs for {name!r}: {e}") from None
+
+
+__all__ = ["LIKELIHOODS", "Likelihood", "Bernoulli", "Gaussian", "GaussianPixelwise",
+           "GaussianHeteroscedastic", "get"]

@@ -1,0 +1,383 @@
+r"""The base variational autoencoder: encoder, prior, decoder as TFP distributions.
+
+A VAE (Kingma & Welling 2014; Rezende et al. 2014) models an image x through a
+latent z:
+
+    p(z)            the prior                  ``model.prior()``
+    p(x|z)          the likelihood (decoder)   ``model.decode(z)``
+    q(z|x)          the amortized approximate posterior (encoder) ``model.encode(x)``
+
+and is trained by maximizing the evidence lower bound
+
+    log p(x) >= ELBO(x) = E_{q(z|x)}[log p(x|z)] - KL(q(z|x) || p(z))
+
+with reparameterized samples of z (see ``vaezoo.objectives`` for the ELBO,
+beta, warm-up, free bits and the importance-weighted bound). The metrics are
+reported in nats per example: ``elbo``, ``rate`` = KL and ``distortion`` =
+-E_q[log p(x|z)], with ``loss`` the quantity minimized.
+
+Subclasses only say how to build the two trunks (``_make_encoder`` and
+``_make_decoder``); the input handling, the objective, ``train_step``,
+``test_step``, sampling and saving live here once.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from vaezoo import likelihoods as likelihoods_lib
+from vaezoo import objectives
+from vaezoo import posteriors as posteriors_lib
+from vaezoo import priors as priors_lib
+from vaezoo.preprocessing import static_binarize, to_unit_interval
+
+BINARIZATIONS = ("dynamic", "static", None)
+
+
+def _positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    return int(value)
+
+
+def _non_negative(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ValueError(f"{name} must be a number >= 0; got {value!r}")
+    return float(value)
+
+
+def unpack_batch(data):
+    """(images, labels or None) from a dict {"image", "label"}, a tuple or a tensor."""
+    if isinstance(data, dict):
+        if "image" not in data:
+            raise ValueError(
+                f"a batch given as a dict needs an 'image' key (as tfds gives); got keys "
+                f"{sorted(data)}")
+        return data["image"], data.get("label")
+    if isinstance(data, (tuple, list)):
+        if not data:
+            raise ValueError("got an empty tuple as a batch; expected (images,) or (images, labels)")
+        return data[0], (data[1] if len(data) > 1 else None)
+    return data, None
+
+
+@keras.saving.register_keras_serializable(package="vaezoo")
+class VAE(keras.Model):
+    """Base class of every vaezoo VAE.
+
+    Args:
+      latent_dim: size of z.
+      likelihood: name of p(x|z): "bernoulli", "gaussian" (fixed sigma),
+        "gaussian_pixelwise" (learned per-pixel sigma), "gaussian_heteroscedastic"
+        (sigma predicted by the decoder); see ``vaezoo.likelihoods``.
+      prior: name of p(z): "standard_normal", "mixture"; see ``vaezoo.priors``.
+      posterior: name of q(z|x): "gaussian"; see ``vaezoo.posteriors``.
+      binarization: for a Bernoulli likelihood, how gray levels become {0, 1}:
+        "dynamic" (a fresh Bernoulli draw each training step; the static draw
+        for evaluation), "static" (one content-addressed draw with
+        ``binarization_seed``, see ``vaezoo.preprocessing``), or None (the
+        input must already be float in [0, 1]; uint8 input is an error).
+      objective: "elbo" or "iwae" (the importance-weighted bound with
+        ``num_samples`` samples).
+      num_samples: z samples per example in training.
+      beta: weight of the KL term (1 is the ELBO).
+      warmup_steps: linear KL warm-up from 0 to ``beta`` over this many steps.
+      free_bits: nats per latent dimension below which the KL is not penalized.
+      likelihood_kwargs, prior_kwargs, posterior_kwargs: extra arguments of those.
+      image_shape: (H, W, C); taken from the first batch when None.
+      binarization_seed: seed of the static binarization.
+      seed: seed of the model's sampling (a ``keras.random.SeedGenerator``).
+
+    Example:
+      >>> model = vaezoo.MLPVAE(latent_dim=50, likelihood="bernoulli", binarization="dynamic")
+      >>> model.compile(optimizer="adam")
+      >>> model.fit(tfds.load("fashion_mnist", split="train").batch(128), epochs=10)
+    """
+
+    is_conditional = False
+
+    def __init__(self, latent_dim=32, likelihood="bernoulli", prior="standard_normal",
+                 posterior="gaussian", binarization=None, objective="elbo", num_samples=1,
+                 beta=1.0, warmup_steps=0, free_bits=0.0, likelihood_kwargs=None,
+                 prior_kwargs=None, posterior_kwargs=None, image_shape=None,
+                 binarization_seed=0, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.latent_dim = _positive_int("latent_dim", latent_dim)
+        self.likelihood_kwargs = dict(likelihood_kwargs or {})
+        self.prior_kwargs = dict(prior_kwargs or {})
+        self.posterior_kwargs = dict(posterior_kwargs or {})
+        self.likelihood_layer = likelihoods_lib.get(likelihood, **self.likelihood_kwargs)
+        self.prior_layer = priors_lib.get(prior, self.latent_dim, **self.prior_kwargs)
+        self.posterior_layer = posteriors_lib.get(posterior, self.latent_dim,
+                                                  **self.posterior_kwargs)
+        self.likelihood, self._prior_name, self.posterior = likelihood, prior, posterior
+        if binarization not in BINARIZATIONS:
+            raise ValueError(
+                f"binarization must be one of 'dynamic', 'static', None; got {binarization!r}")
+        if binarization is not None and self.likelihood_layer.support != "binary":
+            raise ValueError(
+                f"binarization={binarization!r} only applies to a Bernoulli likelihood; "
+                f"likelihood {likelihood!r} models gray levels, so use binarization=None")
+        self.binarization = binarization
+        self.objective = objectives.check_objective(objective)
+        self.num_samples = _positive_int("num_samples", num_samples)
+        self.beta = _non_negative("beta", beta)
+        self.warmup_steps = int(_non_negative("warmup_steps", warmup_steps))
+        self.free_bits = _non_negative("free_bits", free_bits)
+        self.binarization_seed = int(binarization_seed)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        names = ["loss", "elbo", "rate", "distortion"] + (["iwae"] if objective == "iwae" else [])
+        self._trackers = [keras.metrics.Mean(name=n) for n in names]
+        self.image_shape = None
+        if image_shape is not None:
+            self._build_for(tuple(int(d) for d in image_shape))
+
+    # ------------------------------------------------------------------ building
+    def _make_encoder(self, image_shape):
+        """x [B, H, W, C] -> features [B, F]. Subclasses implement."""
+        raise NotImplementedError
+
+    def _make_decoder(self, image_shape, out_channels):
+        """z [B, latent_dim] -> decoder parameters [B, H, W, out_channels]."""
+        raise NotImplementedError
+
+    def _build_for(self, image_shape):
+        if len(image_shape) != 3 or any(d <= 0 for d in image_shape):
+            raise ValueError(f"image_shape must be (height, width, channels); got {image_shape}")
+        self.image_shape = image_shape
+        out_channels = image_shape[-1] * self.likelihood_layer.params_per_channel
+        self.encoder = self._make_encoder(image_shape)
+        self.encoder.build((None,) + self._encoder_input_shape(image_shape))
+        features = self.encoder.compute_output_shape((None,) + self._encoder_input_shape(image_shape))
+        self.posterior_head = keras.layers.Dense(self.posterior_layer.params_size,
+                                                 name="posterior_head")
+        self.posterior_head.build(features)
+        self.posterior_layer.build(features)
+        self.decoder = self._make_decoder(image_shape, out_channels)
+        self.decoder.build((None, self._decoder_input_size()))
+        self.likelihood_layer.build(image_shape)
+        if not self.prior_layer.built:
+            self.prior_layer.build(None)
+        self.built = True
+
+    def _encoder_input_shape(self, image_shape):
+        return image_shape
+
+    def _decoder_input_size(self):
+        return self.latent_dim
+
+    def build(self, input_shape=None):
+        if self.image_shape is not None:
+            return
+        if isinstance(input_shape, dict):
+            input_shape = input_shape.get("image")
+        elif isinstance(input_shape, (tuple, list)) and input_shape and isinstance(
+                input_shape[0], (tuple, list)):
+            input_shape = input_shape[0]
+        shape = tuple(input_shape)[1:]
+        if len(shape) == 2:
+            shape = shape + (1,)
+        self._build_for(shape)
+
+    # ------------------------------------------------------------------ data
+    def preprocess(self, data, training=False):
+        """A batch (dict, tuple or tensor) -> (x on the likelihood's support, labels or None).
+
+        uint8 images are divided by 255; float images must be in [0, 1]. For a
+        Bernoulli likelihood, ``binarization`` then maps gray levels to {0, 1}.
+        """
+        images, labels = unpack_batch(data)
+        x = self._as_image_batch(images)
+        if self.likelihood_layer.support == "binary":
+            if self.binarization is None and x.dtype == tf.uint8:
+                raise ValueError(
+                    "uint8 images given to a Bernoulli model with binarization=None: a Bernoulli "
+                    "likelihood needs pixels in {0, 1}. Construct the model with "
+                    "binarization='dynamic' or 'static', or give float images in [0, 1] "
+                    "(e.g. vaezoo.data.load(..., binarization='static')).")
+            x = to_unit_interval(x)
+            if self.binarization == "dynamic" and training:
+                u = keras.random.uniform(tf.shape(x), seed=self.seed_generator)
+                x = tf.cast(u < x, tf.float32)
+            elif self.binarization is not None:
+                x = static_binarize(x, self.binarization_seed)
+        else:
+            x = to_unit_interval(x)
+        return x, labels
+
+    def _as_image_batch(self, images):
+        """Checks rank, shape and dtype; adds the channel axis to [B, H, W] gray images."""
+        if not tf.is_tensor(images):
+            images = np.asarray(images)
+            if images.dtype == np.float64:
+                images = images.astype(np.float32)
+        x = tf.convert_to_tensor(images)
+        if x.dtype != tf.uint8 and not x.dtype.is_floating:
+            raise TypeError(
+                f"images must be uint8 (0..255) or float (0..1); got dtype {x.dtype.name}. "
+                f"Cast them, e.g. tf.cast(images, tf.uint8).")
+        if x.dtype.is_floating and x.dtype != tf.float32:
+            x = tf.cast(x, tf.float32)
+        if x.shape.rank == 3 and (self.image_shape is None or (
+                self.image_shape[-1] == 1 and tuple(x.shape[1:]) == self.image_shape[:2])):
+            x = x[..., None]
+        if x.shape.rank != 4:
+            raise ValueError(
+                f"expected a batch of images of shape [batch, height, width, channels]; got shape "
+                f"{tuple(x.shape)}. A single image needs a batch axis: images[None].")
+        if self.image_shape is None:
+            self.build(tuple(x.shape))
+        got = tuple(x.shape[1:])
+        if any(g is not None and g != e for g, e in zip(got, self.image_shape)):
+            raise ValueError(
+                f"this model was built for images of shape {self.image_shape}; got images of "
+                f"shape {got}. Resize the images or build a new model for this shape.")
+        return x
+
+    # ------------------------------------------------------------------ the model
+    def encode(self, x, y=None):
+        """q(z|x): a tfd.Distribution with batch [B] and event [latent_dim].
+
+        ``x`` is a batch on the likelihood's support (as ``preprocess`` returns);
+        uint8 images are preprocessed first.
+        """
+        x = self._model_input(x)
+        return self.posterior_layer.distribution(self.posterior_head(self.encoder(x)))
+
+    def _model_input(self, x):
+        x = self._as_image_batch(x)
+        if x.dtype == tf.uint8:
+            x = self.preprocess(x)[0]
+        return x
+
+    def decode(self, z, y=None):
+        """p(x|z): a tfd.Distribution with event [H, W, C]; z may have leading sample axes."""
+        z = tf.convert_to_tensor(z, dtype=tf.float32)
+        params = self._decode_params(tf.reshape(z, [-1, self.latent_dim]), z, y)
+        return self.likelihood_layer.distribution(params)
+
+    def _decode_params(self, flat_z, z, y):
+        """Runs the decoder on [N, D] and restores z's leading axes on the output."""
+        out = self.decoder(flat_z)
+        lead = tf.shape(z)[:-1]
+        out = tf.reshape(out, tf.concat([lead, tf.shape(out)[1:]], axis=0))
+        static = z.shape[:-1].concatenate(self.image_shape[:2] + (out.shape[-1],))
+        return tf.ensure_shape(out, static)
+
+    def prior(self, y=None):
+        """p(z): a tfd.Distribution with event [latent_dim]."""
+        return self.prior_layer.distribution(y=y, encoder=self._prior_encoder)
+
+    def _prior_encoder(self, x):
+        return self.encode(x)
+
+    # ------------------------------------------------------------------ public helpers
+    def _stateless_seed(self, seed=None):
+        if seed is None:
+            return tf.cast(self.seed_generator.next(), tf.int32)
+        return tf.constant([int(seed), 0], tf.int32)
+
+    def sample(self, n, seed=None, condition=None):
+        """n images drawn from the model: z ~ p(z), then the mean of p(x|z).
+
+        Returns a float32 tensor [n, H, W, C] (pixel probabilities for Bernoulli).
+        """
+        n = _positive_int("n", n)
+        self._require_built()
+        y = self._check_condition(condition, n) if self.is_conditional else None
+        p = self.prior(y)
+        # A conditional prior p(z|y) already has one batch member per condition.
+        z = p.sample(() if p.batch_shape.rank else n, seed=self._stateless_seed(seed))
+        return self.decode(z, y).mean()
+
+    def _check_condition(self, condition, n):
+        return condition
+
+    def reconstruct(self, x, y=None):
+        """Deterministic reconstruction: the mean of p(x | z = mean of q(z|x))."""
+        xs, labels = self.preprocess((x, y) if y is not None else x)
+        y = labels if y is None else y
+        return self.decode(self.encode(xs, y).mean(), y).mean()
+
+    def elbo(self, x, num_samples=1, seed=None):
+        """Per-example ELBO in nats, a [B] tensor."""
+        xs, y = self.preprocess(x)
+        return self._terms(xs, y, num_samples=_positive_int("num_samples", num_samples),
+                           seed=self._stateless_seed(seed))[0]["elbo"]
+
+    def call(self, inputs, training=False):
+        """The reconstruction mean, so ``predict`` works on any batch format."""
+        x, y = self.preprocess(inputs, training=False)
+        return self.decode(self.encode(x, y).mean(), y).mean()
+
+    def _require_built(self):
+        if self.image_shape is None:
+            raise ValueError(
+                "the model is not built yet: fit it on data, call it on a batch, or construct "
+                "it with image_shape=(height, width, channels)")
+
+    # ------------------------------------------------------------------ training
+    def _terms(self, x, y, num_samples, seed):
+        q = self.encode(x, y)
+        p = self.prior(y)
+        t = objectives.terms(x, q, p, lambda z: self.decode(z, y), num_samples=num_samples,
+                             seed=seed, importance_weighted=self.objective == "iwae")
+        return t, q, p
+
+    def compute_objective(self, x, y=None, training=False):
+        """(loss scalar, dict of per-example terms) for a preprocessed batch."""
+        t, q, p = self._terms(x, y, self.num_samples, self._stateless_seed())
+        beta = objectives.warmup_beta(self.beta, self.warmup_steps, self.optimizer.iterations) \
+            if training and self.optimizer is not None else self.beta
+        loss = objectives.loss(t, objective=self.objective, beta=beta, free_bits=self.free_bits,
+                               approx_posterior=q, prior=p)
+        if self.losses:
+            loss = loss + tf.add_n(self.losses)
+        return loss, t
+
+    @property
+    def metrics(self):
+        return list(self._trackers)
+
+    def _record(self, loss, t):
+        values = {"loss": loss, **{k: tf.reduce_mean(v) for k, v in t.items()}}
+        for tracker in self._trackers:
+            tracker.update_state(values[tracker.name])
+        return {m.name: m.result() for m in self._trackers}
+
+    def train_step(self, data):
+        x, y = self.preprocess(data, training=True)
+        with tf.GradientTape() as tape:
+            loss, t = self.compute_objective(x, y, training=True)
+        grads = tape.gradient(loss, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+        return self._record(loss, t)
+
+    def test_step(self, data):
+        x, y = self.preprocess(data, training=False)
+        loss, t = self.compute_objective(x, y, training=False)
+        return self._record(loss, t)
+
+    def predict_step(self, data):
+        return self(data, training=False)
+
+    # ------------------------------------------------------------------ config
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            latent_dim=self.latent_dim, likelihood=self.likelihood, prior=self._prior_name,
+            posterior=self.posterior, binarization=self.binarization, objective=self.objective,
+            num_samples=self.num_samples, beta=self.beta, warmup_steps=self.warmup_steps,
+            free_bits=self.free_bits, likelihood_kwargs=self.likelihood_kwargs,
+            prior_kwargs=self.prior_kwargs, posterior_kwargs=self.posterior_kwargs,
+            image_shape=self.image_shape, binarization_seed=self.binarization_seed,
+            seed=self.seed)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("trainable", "dtype"):
+            config.pop(key, None)
+        return cls(**config)

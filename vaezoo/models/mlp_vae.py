@@ -1,0 +1,48 @@
+"""The fully connected VAE of Kingma & Welling (2014), for any image shape."""
+
+
+import keras
+
+from vaezoo.models.base import VAE
+from vaezoo.networks import mlp
+
+
+@keras.saving.register_keras_serializable(package="vaezoo")
+class MLPVAE(VAE):
+    """A VAE whose encoder and decoder are MLPs (the decoder mirrors the encoder).
+
+    Args:
+      hidden_units: hidden layer sizes of the encoder; the decoder uses them reversed.
+      activation: Keras activation of the hidden layers.
+      **kwargs: the base ``VAE`` arguments (latent_dim, likelihood, prior, ...).
+
+    Example:
+      >>> model = vaezoo.MLPVAE(latent_dim=50, hidden_units=(500, 500),
+      ...                       likelihood="bernoulli", binarization="dynamic")
+    """
+
+    def __init__(self, hidden_units=(500, 500), activation="relu", **kwargs):
+        self.hidden_units = tuple(int(u) for u in hidden_units)
+        if not self.hidden_units or any(u <= 0 for u in self.hidden_units):
+            raise ValueError(f"hidden_units must be positive integers; got {hidden_units!r}")
+        self.activation = activation
+        keras.activations.get(activation)  # fail early on an unknown activation name
+        super().__init__(**kwargs)
+
+    def _make_encoder(self, image_shape):
+        return keras.Sequential([keras.layers.Flatten(), mlp(self.hidden_units, self.activation)],
+                                name="encoder")
+
+    def _make_decoder(self, image_shape, out_channels):
+        height, width, _ = image_shape
+        return keras.Sequential([
+            mlp(tuple(reversed(self.hidden_units)), self.activation),
+            keras.layers.Dense(height * width * out_channels),
+            keras.layers.Reshape((height, width, out_channels)),
+        ], name="decoder")
+
+    def get_config(self):
+        return {**super().get_config(), "hidden_units": list(self.hidden_units),
+                "activation": self.activation}
+
+

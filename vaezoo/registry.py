@@ -1,0 +1,22 @@
+"""Name -> class tables for priors, posteriors, likelihoods and objectives.
+
+Options enter the library by name; this is the one place that turns a name
+into a class and, for a bad name, says which names are valid.
+"""
+
+import difflib
+
+
+def close_matches(name, names, n=3):
+    """Names in ``names`` that look like ``name`` (for error messages)."""
+    return difflib.get_close_matches(str(name), list(names), n=n, cutoff=0.5)
+
+
+def lookup(kind, name, table):
+    """Return ``table[name]`` or raise a ValueError listing the valid names."""
+    if isinstance(name, str) and name in table:
+        return table[name]
+    hint = close_matches(name, table)
+    hint = f" Did you mean {', '.join(repr(h) for h in hint)}?" if hint else ""
+    valid = ", ".join(repr(k) for k in sorted(table))
+    raise ValueError(f"{kind} must be one of {valid}; got {name!r}.{hint}")
