@@ -221,10 +221,11 @@ def test_perturbed_posterior_converges(perturbed_model, perturbed_results, data)
     assert gap1 > 0.05  # the perturbation costs something at K=1
     assert abs(gap1000) < 0.05
     assert gap1000 < gap1
-    # Per-example: the K=1000 estimates are close to exact and mostly improve on K=1.
-    per = r1000["per_example"]
-    assert np.mean(np.abs(per - exact)) < 0.05
-    assert np.mean(per > r1["per_example"]) > 0.9
+    # Per-example: the K=1000 estimates are close to exact, much closer than K=1.
+    err1000 = np.mean(np.abs(r1000["per_example"] - exact))
+    err1 = np.mean(np.abs(r1["per_example"] - exact))
+    assert err1000 < 0.05
+    assert err1000 < 0.2 * err1
 
 
 def test_elbo_below_estimate_below_exact(perturbed_model, perturbed_results, data):
@@ -357,3 +358,17 @@ def test_classification_accuracy():
     assert evaluation.classification_accuracy(Classifier(), ds) == pytest.approx(4 / 5)
     with pytest.raises(ValueError, match="no labeled"):
         evaluation.classification_accuracy(Classifier(), (x, -np.ones(6, np.int64)))
+
+
+def test_compiled_steps_are_reused_and_do_not_keep_the_model_alive(data):
+    import gc
+    import weakref
+
+    model = PPCA(seed=5)
+    evaluation.log_likelihood(model, data[:20], 3, progress=False)
+    evaluation.elbo(model, data[:20], progress=False)
+    assert len(evaluation._STEP_CACHE[model]) == 2
+    ref = weakref.ref(model)
+    del model
+    gc.collect()
+    assert ref() is None

@@ -66,6 +66,7 @@ tuple / dict of arrays), which are sliced into batches of 500.
 
 import math
 import warnings
+import weakref
 
 import numpy as np
 import tensorflow as tf
@@ -225,6 +226,32 @@ class _Compiled:
         return self._plain(*args)
 
 
+_STEP_CACHE = weakref.WeakKeyDictionary()
+
+
+def _weak(model):
+    """A weak reference to ``model`` (cached steps must not keep the model alive)."""
+    try:
+        return weakref.ref(model)
+    except TypeError:
+        return lambda: model
+
+
+def _cached_step(model, key, make):
+    """Reuses compiled steps across calls for the same model (avoids recompiling).
+
+    ``make`` must reach the model only through :func:`_weak`, or the cache entry
+    would keep its own key alive.
+    """
+    try:
+        per_model = _STEP_CACHE.setdefault(model, {})
+    except TypeError:  # not weak-referenceable / hashable
+        return make()
+    if key not in per_model:
+        per_model[key] = make()
+    return per_model[key]
+
+
 def _base_seed(seed):
     seed = int(seed)
     return tf.constant([seed & 0x7FFFFFFF, (seed >> 31) & 0x7FFFFFFF], tf.int32)
@@ -256,11 +283,12 @@ def _default_sample_batch(num_samples, batch_size, image_shape):
     return int(max(1, min(num_samples, _CHUNK_FLOATS // max(1, batch_size * pixels))))
 
 
-def _make_iwae_fn(model, num_samples, chunk):
+def _make_iwae_fn(model_ref, num_samples, chunk):
     n_full, rem = divmod(num_samples, chunk)
     log_k = math.log(num_samples)
 
     def batch_log_px(x, y, seed):
+        model = model_ref()
         q = _encode(model, x, y)  # once per batch
         prior = _prior(model, y)
         # One seed per sample index: independent of the chunking.
@@ -268,7 +296,8 @@ def _make_iwae_fn(model, num_samples, chunk):
             [num_samples, 2], seed=seed, minval=None, maxval=None, dtype=tf.int32)
 
         def log_weights(chunk_seeds):
-            z = tf.vectorized_map(lambda s: q.sample(seed=s), chunk_seeds)  # [n, B, D]
+            z = tf.map_fn(lambda s: q.sample(seed=s), chunk_seeds,
+                          fn_output_signature=q.dtype)  # [n, B, D]
             return (_decode(model, z, y).log_prob(x) + prior.log_prob(z)
                     - q.log_prob(z))  # [n, B]
 
@@ -286,8 +315,8 @@ def _make_iwae_fn(model, num_samples, chunk):
             m, s = update(m, s, log_weights(seeds[:chunk]))
         elif n_full > 1:
             def body(i, m, s):
-                start = i * chunk
-                m, s = update(m, s, log_weights(seeds[start:start + chunk]))
+                # tf.slice keeps the chunk size static (XLA needs static shapes).
+                m, s = update(m, s, log_weights(tf.slice(seeds, [i * chunk, 0], [chunk, 2])))
                 return i + 1, m, s
 
             _, m, s = tf.while_loop(
@@ -346,7 +375,8 @@ def log_likelihood(model, data, num_samples=1000, *, sample_batch=None, max_exam
         if step is None:
             chunk = sample_batch or _default_sample_batch(
                 num_samples, int(x.shape[0]), image_shape)
-            step = _make_iwae_fn(model, num_samples, chunk)
+            step = _cached_step(model, ("iwae", num_samples, chunk),
+                                lambda: _make_iwae_fn(_weak(model), num_samples, chunk))
         values = step(x, y, _batch_seed(base, index)).numpy().astype(np.float64)
         per_example.append(values)
         if progress:
@@ -405,7 +435,10 @@ def elbo(model, data, *, num_samples=1, seed=0, progress=True, max_examples=None
     base = _base_seed(seed)
     image_shape = tuple(int(d) for d in model.image_shape)
 
+    model_ref = _weak(model)
+
     def batch_elbo(x, y, seed):
+        model = model_ref()  # through a weak reference, see _cached_step
         q = _encode(model, x, y)
         prior = _prior(model, y)
         z = q.sample(num_samples, seed=seed)  # [S, B, D]
@@ -413,7 +446,8 @@ def elbo(model, data, *, num_samples=1, seed=0, progress=True, max_examples=None
         rate = _rate(q, prior, z)
         return tf.broadcast_to(rate, tf.shape(distortion)), distortion
 
-    step = _Compiled(batch_elbo, "the ELBO step")
+    step = _cached_step(model, ("elbo", num_samples),
+                        lambda: _Compiled(batch_elbo, "the ELBO step"))
     rates, distortions = [], []
     for index, (x, y, bar) in enumerate(_preprocessed_batches(
             model, data, max_examples, progress, desc="ELBO")):
@@ -457,14 +491,18 @@ def active_units(model, data, threshold=0.01, *, num_samples=16, seed=0, max_exa
     num_samples = _check_positive_int("num_samples", num_samples)
     base = _base_seed(seed)
 
+    model_ref = _weak(model)
+
     def batch_mean(x, y, seed):
+        model = model_ref()  # through a weak reference, see _cached_step
         q = _encode(model, x, y)
         try:
             return q.mean()
         except NotImplementedError:
             return tf.reduce_mean(q.sample(num_samples, seed=seed), axis=0)
 
-    step = _Compiled(batch_mean, "the posterior-mean step")
+    step = _cached_step(model, ("mean", num_samples),
+                        lambda: _Compiled(batch_mean, "the posterior-mean step"))
     count, total, total_sq, shift = 0, None, None, None
     for index, (x, y, _) in enumerate(_preprocessed_batches(
             model, data, max_examples, progress, desc="active units")):
@@ -506,7 +544,7 @@ def _factors(dist):
         return None
     if isinstance(dist, tfd.Sample):
         inner = dist.distribution
-        if inner.event_shape.rank == 0 and len(dist.sample_shape) == 1:
+        if inner.event_shape.rank == 0 and dist.event_shape.rank == 1:
             # batch [...] -> add a broadcastable trailing axis for the D iid copies.
             return _expand_last(inner)
         return None
@@ -557,7 +595,10 @@ def kl_per_dimension(model, data, *, num_samples=16, seed=0, max_examples=None,
     num_samples = _check_positive_int("num_samples", num_samples)
     base = _base_seed(seed)
 
+    model_ref = _weak(model)
+
     def batch_kl(x, y, seed):
+        model = model_ref()  # through a weak reference, see _cached_step
         q, prior = _encode(model, x, y), _prior(model, y)
         qf, pf = _factors(q), _factors(prior)
         if qf is None or pf is None:
@@ -574,7 +615,8 @@ def kl_per_dimension(model, data, *, num_samples=16, seed=0, max_examples=None,
             [q.batch_shape_tensor(), q.event_shape_tensor()], axis=0))
 
     # Plain graph function: the structural NotImplementedError must surface as is.
-    step = tf.function(batch_kl, reduce_retracing=True)
+    step = _cached_step(model, ("kl", num_samples),
+                        lambda: tf.function(batch_kl, reduce_retracing=True))
     count, total = 0, None
     for index, (x, y, _) in enumerate(_preprocessed_batches(
             model, data, max_examples, progress, desc="KL per dimension")):

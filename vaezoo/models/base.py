@@ -158,7 +158,7 @@ class VAE(keras.Model):
         self.decoder.build((None, self._decoder_input_size()))
         self.likelihood_layer.build(image_shape)
         if not self.prior_layer.built:
-            self.prior_layer.build(None)
+            self.prior_layer.build(image_shape)  # image-space priors (VampPrior) need it
         self.built = True
 
     def _encoder_input_shape(self, image_shape):
@@ -243,7 +243,13 @@ class VAE(keras.Model):
         uint8 images are preprocessed first.
         """
         x = self._model_input(x)
-        return self.posterior_layer.distribution(self.posterior_head(self.encoder(x)))
+        features = self.encoder(self._encoder_input(x, y))
+        return self.posterior_layer.distribution(self.posterior_head(features))
+
+    def _encoder_input(self, x, y):
+        """What the encoder trunk sees: x here; conditional families add y (shape
+        ``_encoder_input_shape``)."""
+        return x
 
     def _model_input(self, x):
         x = self._as_image_batch(x)
@@ -259,11 +265,16 @@ class VAE(keras.Model):
 
     def _decode_params(self, flat_z, z, y):
         """Runs the decoder on [N, D] and restores z's leading axes on the output."""
-        out = self.decoder(flat_z)
+        out = self.decoder(self._decoder_input(flat_z, z, y))
         lead = tf.shape(z)[:-1]
         out = tf.reshape(out, tf.concat([lead, tf.shape(out)[1:]], axis=0))
         static = z.shape[:-1].concatenate(self.image_shape[:2] + (out.shape[-1],))
         return tf.ensure_shape(out, static)
+
+    def _decoder_input(self, flat_z, z, y):
+        """What the decoder trunk sees, [N, _decoder_input_size()]: flat_z here;
+        conditional families concatenate y, broadcast over z's leading sample axes."""
+        return flat_z
 
     def prior(self, y=None):
         """p(z): a tfd.Distribution with event [latent_dim]."""

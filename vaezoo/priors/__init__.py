@@ -3,11 +3,13 @@
 from vaezoo.priors.base import Prior
 from vaezoo.priors.mixture import MixtureOfGaussians
 from vaezoo.priors.standard_normal import StandardNormal
+from vaezoo.priors.vamp import VampPrior
 from vaezoo.registry import lookup
 
 PRIORS = {
     "standard_normal": StandardNormal,
     "mixture": MixtureOfGaussians,
+    "vamp": VampPrior,
 }
 
 
@@ -20,4 +22,4 @@ def get(name, latent_dim, **kwargs):
         raise ValueError(f"bad prior_kwargs for {name!r}: {e}") from None
 
 
-__all__ = ["PRIORS", "Prior", "StandardNormal", "MixtureOfGaussians", "get"]
+__all__ = ["PRIORS", "Prior", "StandardNormal", "MixtureOfGaussians", "VampPrior", "get"]
