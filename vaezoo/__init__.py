@@ -19,7 +19,8 @@ _EXPORTS = {
     "load": "vaezoo.zoo",
 }
 _SUBMODULES = ("data", "evaluation", "objectives", "priors", "posteriors", "likelihoods",
-               "networks", "models", "zoo", "plot", "callbacks", "preprocessing", "training")
+               "networks", "models", "zoo", "plot", "callbacks", "preprocessing", "training",
+               "config")
 
 
 def __getattr__(name):

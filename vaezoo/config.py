@@ -133,7 +133,8 @@ def zoo_config_names():
     """Names of the entries in ``zoo_configs/`` and of pretrained entries, sorted."""
     names = {p.stem for p in ZOO_CONFIG_DIR.glob("*.toml")} if ZOO_CONFIG_DIR.is_dir() else set()
     if PRETRAINED_DIR.is_dir():
-        names |= {p.parent.name for p in PRETRAINED_DIR.glob(f"*/{CONFIG_FILENAME}")}
+        names |= {p.parent.name for p in PRETRAINED_DIR.glob(f"*/{CONFIG_FILENAME}")
+                  if not p.parent.name.startswith((".", "_"))}
     return sorted(names)
 
 
@@ -394,8 +395,8 @@ def validate(cfg, source="<config>"):
         raise ValueError(f"{source}: [optimizer] key 'schedule' must be one of "
                          f"{', '.join(SCHEDULES)}; got {schedule!r}")
     if schedule != "constant" and "decay_steps" not in out["optimizer"]:
-        raise ValueError(f"{source}: [optimizer] schedule = {schedule!r} needs the key "
-                         f"'decay_steps' (a positive integer)")
+        raise ValueError(f"{source}: [optimizer] key 'schedule' = {schedule!r} needs the key "
+                         f"'decay_steps' (a positive integer) as well")
     return out
 
 
@@ -501,13 +502,21 @@ def _toml_value(value):
         return repr(value) if isinstance(value, int) or math.isfinite(value) else \
             ("nan" if value != value else ("inf" if value > 0 else "-inf"))
     if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+        return '"' + "".join(_toml_char(c) for c in value) + '"'
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value if v is not None) + "]"
     if isinstance(value, dict):
         items = (f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items() if v is not None)
         return "{" + ", ".join(items) + "}"
     raise ValueError(f"cannot write {type(value).__name__} {value!r} to TOML")
+
+
+def _toml_char(c):
+    if c in ('"', "\\"):
+        return "\\" + c
+    if ord(c) < 0x20 or ord(c) == 0x7F:
+        return f"\\u{ord(c):04x}"
+    return c
 
 
 def _toml_key(key):

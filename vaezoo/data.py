@@ -615,3 +615,105 @@ def info(name):
         "splits": {k: v.num_examples for k, v in tinfo.splits.items()},
         "class_names": tuple(getattr(label, "names", None) or ()),
     }
+
+
+# --------------------------------------------------------------------------
+# Semi-supervised splits
+# --------------------------------------------------------------------------
+
+def _balanced_indices(labels, num_labels, seed):
+    """Indices of a class-balanced subset of ``num_labels`` examples."""
+    classes = np.unique(labels)
+    k = len(classes)
+    if isinstance(num_labels, bool) or not isinstance(num_labels, (int, np.integer)) \
+            or not k <= num_labels <= len(labels):
+        raise ValueError(
+            f"num_labels must be an integer between the number of classes ({k}) and the "
+            f"number of examples ({len(labels)}); got {num_labels!r}")
+    rng = np.random.default_rng(seed)
+    per_class = np.full(k, num_labels // k)
+    per_class[rng.permutation(k)[:num_labels % k]] += 1  # the remainder goes to random classes
+    chosen = []
+    for c, count in zip(classes, per_class):
+        members = np.flatnonzero(labels == c)
+        if len(members) < count:
+            raise ValueError(
+                f"class {int(c)} has only {len(members)} examples, fewer than the {int(count)} "
+                f"labels a balanced subset of num_labels={num_labels} needs; lower num_labels")
+        chosen.append(rng.choice(members, size=count, replace=False))
+    return np.sort(np.concatenate(chosen))
+
+
+def semi_supervised_split(dataset_or_arrays, num_labels, seed=0):
+    """Keeps a class-balanced subset of ``num_labels`` labels; every other label becomes -1.
+
+    Each class gets ``num_labels // K`` labeled examples (the remainder, if any,
+    one more for randomly chosen classes), drawn without replacement with
+    ``seed``; the examples themselves are all kept, in their order, so the
+    result trains ``vaezoo.SemiSupervisedVAE`` in one ``fit``.
+
+    Args:
+      dataset_or_arrays: an unbatched ``tf.data.Dataset`` of ``{"image",
+        "label"}`` dicts or ``(image, label)`` tuples (as ``load`` gives), or
+        numpy ``(images, labels)``.
+      num_labels: number of examples that keep their label.
+      seed: seed of the draw.
+
+    Returns:
+      the same kind of object with labels -1 except on the labeled subset
+      (a dataset, or ``(images, labels)`` with a fresh int64 labels array).
+
+    Example:
+      >>> train = semi_supervised_split(load("fashion_mnist", "train"), 100, seed=0)
+      >>> x, y = semi_supervised_split(load_arrays("fashion_mnist", "train"), 100, seed=0)
+      >>> np.bincount(y[y >= 0]).tolist()
+      [10, 10, 10, 10, 10, 10, 10, 10, 10, 10]
+    """
+    import tensorflow as tf
+    if isinstance(dataset_or_arrays, tf.data.Dataset):
+        ds = dataset_or_arrays
+        spec = ds.element_spec
+        if isinstance(spec, dict) and "label" in spec:
+            def get_label(e):
+                return e["label"]
+
+            def set_label(e, label):
+                return {**e, "label": label}
+        elif isinstance(spec, tuple) and len(spec) == 2:
+            def get_label(*e):
+                return e[1]
+
+            def set_label(e, label):
+                return (e[0], label)
+        else:
+            raise ValueError(
+                "semi_supervised_split needs an unbatched dataset of {'image', 'label'} dicts or "
+                f"(image, label) tuples; got element_spec {spec}")
+        if spec["label"].shape.rank if isinstance(spec, dict) else spec[1].shape.rank:
+            raise ValueError("semi_supervised_split needs an unbatched dataset (one scalar label "
+                             "per element); call it before .batch()")
+        labels = np.concatenate([np.asarray(b).reshape(-1) for b in
+                                 ds.map(get_label).batch(8192).as_numpy_iterator()] or
+                                [np.zeros((0,), np.int64)])
+        keep = np.zeros(len(labels), bool)
+        keep[_balanced_indices(labels, num_labels, seed)] = True
+        keep = tf.constant(keep)
+
+        def relabel(i, e):
+            label = get_label(e) if isinstance(e, dict) else e[1]
+            return set_label(e, tf.where(keep[i], label, tf.constant(-1, label.dtype)))
+
+        return ds.enumerate().map(relabel, num_parallel_calls=tf.data.AUTOTUNE,
+                                  deterministic=True)
+    if not (isinstance(dataset_or_arrays, (tuple, list)) and len(dataset_or_arrays) == 2):
+        raise ValueError(
+            "semi_supervised_split takes a tf.data.Dataset or a pair (images, labels); got "
+            f"{type(dataset_or_arrays).__name__}")
+    images, labels = dataset_or_arrays
+    labels = np.asarray(labels).astype(np.int64).reshape(-1)
+    if len(labels) != len(images):
+        raise ValueError(f"got {len(images)} images but {len(labels)} labels")
+    out = np.full_like(labels, -1)
+    idx = _balanced_indices(labels, num_labels, seed)
+    out[idx] = labels[idx]
+    return images, out

@@ -2,6 +2,7 @@
 
 from vaezoo.likelihoods.base import Likelihood
 from vaezoo.likelihoods.bernoulli import Bernoulli
+from vaezoo.likelihoods.discretized_logistic import DiscretizedLogistic, DiscretizedLogisticMixture
 from vaezoo.likelihoods.gaussian import Gaussian, GaussianHeteroscedastic, GaussianPixelwise
 from vaezoo.registry import lookup
 
@@ -10,6 +11,8 @@ LIKELIHOODS = {
     "gaussian": Gaussian,
     "gaussian_pixelwise": GaussianPixelwise,
     "gaussian_heteroscedastic": GaussianHeteroscedastic,
+    "discretized_logistic": DiscretizedLogistic,
+    "discretized_logistic_mixture": DiscretizedLogisticMixture,
 }
 
 
@@ -23,4 +26,4 @@ def get(name, **kwargs):
 
 
 __all__ = ["LIKELIHOODS", "Likelihood", "Bernoulli", "Gaussian", "GaussianPixelwise",
-           "GaussianHeteroscedastic", "get"]
+           "GaussianHeteroscedastic", "DiscretizedLogistic", "DiscretizedLogisticMixture", "get"]

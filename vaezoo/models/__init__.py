@@ -1,7 +1,9 @@
 """The VAE families, one per module."""
 
 from vaezoo.models.base import VAE
+from vaezoo.models.conditional_vae import ConditionalVAE
 from vaezoo.models.conv_vae import ConvVAE
 from vaezoo.models.mlp_vae import MLPVAE
+from vaezoo.models.semi_supervised_vae import SemiSupervisedVAE
 
-__all__ = ["VAE", "MLPVAE", "ConvVAE"]
+__all__ = ["VAE", "MLPVAE", "ConvVAE", "ConditionalVAE", "SemiSupervisedVAE"]

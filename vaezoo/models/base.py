@@ -29,6 +29,7 @@ from vaezoo import likelihoods as likelihoods_lib
 from vaezoo import objectives
 from vaezoo import posteriors as posteriors_lib
 from vaezoo import priors as priors_lib
+from vaezoo import validation
 from vaezoo.preprocessing import static_binarize, to_unit_interval
 
 BINARIZATIONS = ("dynamic", "static", None)
@@ -213,6 +214,8 @@ class VAE(keras.Model):
             if images.dtype == np.float64:
                 images = images.astype(np.float32)
         x = tf.convert_to_tensor(images)
+        if tf.executing_eagerly():
+            validation.check_image_values(x)  # NaN/Inf, 0..255 floats: cheap, eager only
         if x.dtype != tf.uint8 and not x.dtype.is_floating:
             raise TypeError(
                 f"images must be uint8 (0..255) or float (0..1); got dtype {x.dtype.name}. "
@@ -392,3 +395,24 @@ class VAE(keras.Model):
         for key in ("trainable", "dtype"):
             config.pop(key, None)
         return cls(**config)
+
+    # ------------------------------------------------------------------ checked Keras entry points
+    # Input checks run here, outside the compiled step (tf.debugging asserts are no-ops
+    # under XLA); see vaezoo.validation.
+    def fit(self, x=None, y=None, *args, **kwargs):
+        """``keras.Model.fit`` with the input checked first (see ``vaezoo.validation``)."""
+        return validation.checked_call(self, super().fit, "fit", x, y, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        """``keras.Model.evaluate`` with the input checked first."""
+        return validation.checked_call(self, super().evaluate, "evaluate", x, y, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        """``keras.Model.predict`` with the input checked first."""
+        return validation.checked_call(self, lambda x, y, *a, **k: super(VAE, self).predict(
+            x, *a, **k), "predict", x, None, *args, **kwargs)
+
+    def load_weights(self, filepath, *args, **kwargs):
+        """``keras.Model.load_weights`` with clear errors for damaged or foreign files."""
+        return validation.load_weights(
+            self, filepath, lambda path: super(VAE, self).load_weights(path, *args, **kwargs))

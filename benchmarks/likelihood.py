@@ -1,0 +1,249 @@
+"""Train zoo configs and measure their test log-likelihood against published numbers.
+
+For each zoo config (``zoo_configs/<name>.toml``): build the model from
+``[model]``, train it with the config's optimizer, batch size and epochs
+(``--epochs`` overrides), then evaluate on the test split
+
+* the importance-sampled log-likelihood (Burda et al. 2016)
+  ``log p(x) ~= logmeanexp_{k<=K} log p(x, z_k) / q(z_k|x)``, ``z_k ~ q(z|x)``,
+  with ``K = --num-samples`` (default 5000) and its standard error over the
+  test examples (``vaezoo.evaluation.log_likelihood``);
+* the ELBO (one z sample per example, analytic KL where TFP has it).
+
+Results are merged by config name into ``benchmarks/results/likelihood.json``
+(so several invocations accumulate) and the whole table is rewritten to
+``benchmarks/results/likelihood.md``. The per-example log-likelihoods are
+kept in ``likelihood_per_example.npz`` so two models evaluated on the same
+examples are compared *paired*: the standard error of the mean per-example
+difference, which is much smaller than either unpaired standard error.
+
+Usage::
+
+    python benchmarks/likelihood.py --configs mlp_vae_fashion_mnist iwae_vae_fashion_mnist \\
+        --epochs 10 --num-samples 1000 --max-test-examples 2000
+
+Options: ``--configs`` (zoo names or paths), ``--epochs``, ``--num-samples``,
+``--max-test-examples``, ``--max-train-examples`` (a quick smoke run),
+``--save-dir`` (keep the trained weights), ``--output-dir``.
+"""
+
+import argparse
+import datetime
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+DEFAULT_CONFIGS = ("mlp_vae_fashion_mnist", "iwae_vae_fashion_mnist", "vamp_vae_fashion_mnist",
+                   "iwae_vamp_vae_fashion_mnist")
+
+#: Published test log-likelihoods (nats) for the setups the zoo configs reproduce.
+PUBLISHED = {
+    "burda_vae_k1_mnist": (-86.76, "Burda et al. 2016, Table 1, VAE k=1, 1 stochastic layer"),
+    "burda_iwae_k50_mnist": (-84.78, "Burda et al. 2016, Table 1, IWAE k=50, 1 stochastic layer"),
+    "vampprior_vae_standard_mnist": (
+        -88.56, "Tomczak & Welling 2018, Table 1, VAE (L=1), standard prior"),
+    "vampprior_vae_vamp_mnist": (
+        -85.57, "Tomczak & Welling 2018, Table 1, VAE (L=1), VampPrior"),
+}
+
+#: (challenger, reference) pairs compared per example when both were evaluated alike.
+COMPARISONS = (
+    ("iwae_vae_fashion_mnist", "mlp_vae_fashion_mnist"),
+    ("vamp_vae_fashion_mnist", "mlp_vae_fashion_mnist"),
+    ("iwae_vamp_vae_fashion_mnist", "mlp_vae_fashion_mnist"),
+    ("iwae_vamp_vae_fashion_mnist", "iwae_vae_fashion_mnist"),
+    ("iwae_vamp_vae_fashion_mnist", "vamp_vae_fashion_mnist"),
+)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--configs", nargs="+", default=list(DEFAULT_CONFIGS),
+                   help="zoo config names or paths (default: %(default)s)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="training epochs (default: each config's [training] epochs)")
+    p.add_argument("--num-samples", type=int, default=5000,
+                   help="importance samples K of the test log-likelihood (default 5000)")
+    p.add_argument("--max-test-examples", type=int, default=None,
+                   help="evaluate on the first N test examples only (default: all)")
+    p.add_argument("--max-train-examples", type=int, default=None,
+                   help="train on the first N training examples only (smoke runs)")
+    p.add_argument("--eval-batch-size", type=int, default=500)
+    p.add_argument("--save-dir", default=None, help="save <config>.weights.h5 here")
+    p.add_argument("--output-dir", default=str(RESULTS_DIR))
+    return p.parse_args(argv)
+
+
+def _dataset(cfg, split, batch_size, shuffle, seed, max_examples=None):
+    import tensorflow as tf
+
+    from vaezoo import data
+    ds = data.load(cfg["data"]["dataset"], split, data_dir=cfg["data"].get("data_dir"))
+    if max_examples:
+        ds = ds.take(max_examples)
+    # The model binarizes (static or dynamic) in its own preprocess: keep uint8 here.
+    ds = ds.map(lambda e: e["image"], num_parallel_calls=tf.data.AUTOTUNE).cache()
+    if shuffle:
+        ds = ds.shuffle(cfg["data"]["shuffle_buffer"], seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def run_config(name, args):
+    """Train and evaluate one config; returns (result dict, per-example log p(x))."""
+    import keras
+
+    from vaezoo import config, evaluation
+
+    cfg = config.load_config(name)
+    epochs = args.epochs if args.epochs is not None else cfg["training"]["epochs"]
+    seed = cfg["training"]["seed"]
+    keras.utils.set_random_seed(seed)
+    model = config.model_from_config(cfg)
+    model.compile(optimizer=config.optimizer_from_config(cfg))
+    train = _dataset(cfg, cfg["data"]["train_split"], cfg["data"]["batch_size"], True, seed,
+                     args.max_train_examples)
+    start = time.time()
+    history = model.fit(train, epochs=epochs, verbose=2)
+    train_seconds = time.time() - start
+    if args.save_dir:
+        Path(args.save_dir).mkdir(parents=True, exist_ok=True)
+        model.save_weights(str(Path(args.save_dir) / f"{cfg['name']}.weights.h5"))
+
+    test = _dataset(cfg, cfg["data"]["test_split"], args.eval_batch_size, False, seed)
+    start = time.time()
+    ll = evaluation.log_likelihood(model, test, num_samples=args.num_samples,
+                                   max_examples=args.max_test_examples, seed=0, progress=False,
+                                   return_per_example=True)
+    eval_seconds = time.time() - start
+    el = evaluation.elbo(model, test, max_examples=args.max_test_examples, seed=0,
+                         progress=False)
+    published = PUBLISHED.get(cfg["name"])
+    result = {
+        "config": cfg["name"],
+        "description": cfg["description"],
+        "dataset": cfg["data"]["dataset"],
+        "test_split": cfg["data"]["test_split"],
+        "binarization": cfg["model"].get("binarization"),
+        "binarization_seed": cfg["model"].get("binarization_seed", 0),
+        "model": cfg["model"],
+        "epochs": epochs,
+        "train_examples": args.max_train_examples or "all",
+        "train_seconds": round(train_seconds, 1),
+        "final_train_loss": float(history.history["loss"][-1]),
+        "eval_seconds": round(eval_seconds, 1),
+        "num_importance_samples": ll["num_samples"],
+        "num_test_examples": ll["num_examples"],
+        "test_log_likelihood": ll["log_likelihood"],
+        "test_log_likelihood_stderr": ll["stderr"],
+        "test_bits_per_dim": ll["bits_per_dim"],
+        "test_elbo": float(el["elbo"]),
+        "test_rate": float(el.get("rate", float("nan"))),
+        "published_log_likelihood": published[0] if published else None,
+        "published_source": published[1] if published else None,
+        "command": "python " + " ".join(sys.argv),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    return result, ll["per_example"]
+
+
+def paired(results, per_example):
+    """Per-example comparisons of models evaluated on the same test examples alike."""
+    out = []
+    for a, b in COMPARISONS:
+        if a not in results or b not in results or a not in per_example or b not in per_example:
+            continue
+        ra, rb = results[a], results[b]
+        same = all(ra[k] == rb[k] for k in ("dataset", "test_split", "binarization",
+                                            "num_importance_samples", "num_test_examples"))
+        if not same:
+            continue
+        d = per_example[a] - per_example[b]
+        stderr = float(d.std(ddof=1) / math.sqrt(d.size))
+        out.append({"challenger": a, "reference": b, "difference": float(d.mean()),
+                    "paired_stderr": stderr,
+                    "unpaired_stderr": math.hypot(ra["test_log_likelihood_stderr"],
+                                                  rb["test_log_likelihood_stderr"]),
+                    "num_test_examples": int(d.size)})
+    return out
+
+
+def _fmt(x, digits=2):
+    return "—" if x is None else f"{x:.{digits}f}"
+
+
+def markdown(results, comparisons):
+    lines = [
+        "# Test log-likelihood of zoo configs",
+        "",
+        "Written by `benchmarks/likelihood.py`. log p(x) is the importance-sampled estimate "
+        "(Burda et al. 2016) with K samples from q(z|x), in nats per example (higher is "
+        "better), ± the standard error over test examples; ELBO with one sample. Static "
+        "binarization is the content-addressed draw of `vaezoo.preprocessing.static_binarize` "
+        "with the stated seed. Wall times are on a 2-core CPU shared with other jobs.",
+        "",
+        "| config | dataset / split | binarization | epochs | train time | K | test examples "
+        "| test log p(x) | test ELBO | bits/dim | published |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in sorted(results.values(), key=lambda r: r["config"]):
+        binar = r["binarization"] or "none (8-bit)"
+        if r["binarization"] == "static":
+            binar = f"static (seed {r['binarization_seed']})"
+        pub = "—" if r["published_log_likelihood"] is None else \
+            f"{r['published_log_likelihood']:.2f} ({r['published_source']})"
+        lines.append(
+            f"| `{r['config']}` | {r['dataset']} / {r['test_split']} | {binar} | {r['epochs']} "
+            f"| {r['train_seconds'] / 60:.1f} min | {r['num_importance_samples']} "
+            f"| {r['num_test_examples']} | {r['test_log_likelihood']:.2f} ± "
+            f"{r['test_log_likelihood_stderr']:.2f} | {r['test_elbo']:.2f} "
+            f"| {r['test_bits_per_dim']:.4f} | {pub} |")
+    if comparisons:
+        lines += ["", "## Paired comparisons (same test examples, same K)", "",
+                  "| challenger | reference | mean difference (nats) | paired stderr "
+                  "| unpaired stderr | > 2 paired stderr? |", "|---|---|---|---|---|---|"]
+        for c in comparisons:
+            sig = "yes" if c["difference"] > 2 * c["paired_stderr"] else "no"
+            lines.append(f"| `{c['challenger']}` | `{c['reference']}` | {c['difference']:+.2f} "
+                         f"| {c['paired_stderr']:.2f} | {c['unpaired_stderr']:.2f} | {sig} |")
+    lines += ["", "Commands:", ""]
+    for cmd in sorted({r["command"] for r in results.values()}):
+        lines.append(f"    {cmd}")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    out_dir = Path(args.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path, npz_path = out_dir / "likelihood.json", out_dir / "likelihood_per_example.npz"
+    results = {}
+    if json_path.exists():
+        results = {r["config"]: r for r in json.loads(json_path.read_text())["results"]}
+    per_example = dict(np.load(npz_path)) if npz_path.exists() else {}
+    for name in args.configs:
+        print(f"== {name}", flush=True)
+        result, values = run_config(name, args)
+        results[result["config"]] = result
+        per_example[result["config"]] = values
+        comparisons = paired(results, per_example)
+        json_path.write_text(json.dumps(
+            {"results": sorted(results.values(), key=lambda r: r["config"]),
+             "paired_comparisons": comparisons}, indent=2) + "\n")
+        np.savez(npz_path, **per_example)
+        (out_dir / "likelihood.md").write_text(markdown(results, comparisons))
+        print(json.dumps({k: result[k] for k in (
+            "config", "epochs", "train_seconds", "eval_seconds", "test_log_likelihood",
+            "test_log_likelihood_stderr", "test_elbo")}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

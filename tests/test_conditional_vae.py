@@ -1,0 +1,151 @@
+"""ConditionalVAE: the shared harness plus what is special about conditioning."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras
+import vaezoo
+from harness import check_vae, mock_batches
+
+SMALL = dict(latent_dim=4, hidden_units=(32,), prior_hidden_units=(16,))
+
+
+def label_cvae(**kw):
+    return vaezoo.ConditionalVAE(num_classes=10, binarization="dynamic", **{**SMALL, **kw})
+
+
+@pytest.mark.parametrize("conditional_prior", [False, True])
+def test_harness_on_dicts(tmp_path, conditional_prior):
+    data, images, labels = mock_batches(n=16, batch_size=8)
+    model = check_vae(lambda: label_cvae(conditional_prior=conditional_prior), data, images,
+                      tmp_path, labels=labels)
+    # The condition changes the decoder's output and, with a learned prior, p(z|y).
+    z = tf.zeros([2, model.latent_dim])
+    means = model.decode(z, np.array([0, 1])).mean().numpy()
+    assert not np.allclose(means[0], means[1])
+    prior = model.prior(np.array([0, 1]))
+    if conditional_prior:
+        assert tuple(prior.batch_shape) == (2,)
+        assert not np.allclose(prior.mean()[0], prior.mean()[1])
+
+
+def test_fit_on_tuples_and_numpy():
+    data, images, labels = mock_batches(n=16, batch_size=8, as_dict=False)
+    model = label_cvae()
+    model.compile(optimizer="adam")
+    model.fit(data, epochs=1, verbose=0)
+    history = model.fit(images, labels, batch_size=8, epochs=1, verbose=0)
+    assert np.isfinite(history.history["elbo"][0])
+
+
+def test_decode_broadcasts_condition_over_sample_axes():
+    model = label_cvae(image_shape=(28, 28, 1))
+    y = np.array([3, 7, 1])
+    z = tf.random.stateless_normal([5, 3, model.latent_dim], seed=[0, 1])
+    p = model.decode(z, y)
+    assert tuple(p.batch_shape) == (5, 3)
+    for s in (0, 4):
+        np.testing.assert_allclose(p.mean()[s].numpy(), model.decode(z[s], y).mean().numpy(),
+                                   rtol=1e-5, atol=1e-6)
+
+
+def test_sample_is_class_conditional_and_seeded():
+    model = label_cvae(image_shape=(28, 28, 1))
+    a = model.sample(4, seed=1, condition=np.array([0, 0, 5, 5]))
+    b = model.sample(4, seed=1, condition=np.array([5, 5, 0, 0]))
+    assert a.shape == (4, 28, 28, 1)
+    assert not np.allclose(a.numpy(), b.numpy())
+
+
+def test_missing_and_out_of_range_labels_are_clear_errors():
+    data, images, labels = mock_batches(n=8, batch_size=8)
+    model = label_cvae(image_shape=(28, 28, 1))
+    model.compile(optimizer="adam")
+    with pytest.raises(ValueError, match=r"condition=.*integer array of shape \(n,\)"):
+        model.sample(3)
+    with pytest.raises(ValueError, match=r"integers in \[0, 9\]; got \[10\]"):
+        model.sample(2, condition=np.array([1, 10]))
+    with pytest.raises(ValueError, match="n=3 labels"):
+        model.sample(3, condition=np.array([1, 2]))
+    with pytest.raises(ValueError, match=r"got \[-1\].*only for SemiSupervisedVAE"):
+        model.encode(model.preprocess(images)[0], np.full(8, -1))
+    with pytest.raises(ValueError, match="needs class labels y"):
+        model.encode(model.preprocess(images)[0])
+    with pytest.raises(ValueError, match="dtype float"):
+        model.preprocess((images, np.full(8, 0.5)))
+    # Missing labels in fit: the dataset has images only.
+    with pytest.raises(ValueError, match="needs class labels y"):
+        model.fit(tf.data.Dataset.from_tensor_slices(images).batch(4), verbose=0)
+    # Out-of-range labels inside fit's tf.function (a fresh model: Keras does not retrace
+    # a train function whose first trace failed).
+    model = label_cvae(image_shape=(28, 28, 1))
+    model.compile(optimizer="adam")
+    bad = tf.data.Dataset.from_tensor_slices(
+        {"image": images, "label": np.arange(8, dtype=np.int64) + 5}).batch(4)
+    with pytest.raises(ValueError, match=r"fit: labels must be integers in \[0, 9\]"):
+        model.fit(bad, verbose=0)
+
+
+def test_bad_options_name_the_fix():
+    with pytest.raises(ValueError, match="num_classes must be an integer >= 2"):
+        vaezoo.ConditionalVAE()
+    with pytest.raises(ValueError, match="condition must be one of 'label', 'tensor'"):
+        vaezoo.ConditionalVAE(num_classes=10, condition="labels")
+    with pytest.raises(ValueError, match="replaces the prior"):
+        vaezoo.ConditionalVAE(num_classes=10, conditional_prior=True, prior="mixture")
+    with pytest.raises(ValueError, match="needs condition_shape"):
+        vaezoo.ConditionalVAE(condition="tensor", image_shape=(28, 28, 1))
+
+
+def test_tensor_condition_structured_output(tmp_path):
+    """The condition is the observed left half of the image; it is inferred from the data."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(16, 8, 8, 1), dtype=np.uint8)
+    observed = images.copy()
+    observed[:, :, 4:] = 0
+    data = tf.data.Dataset.from_tensor_slices((images, observed)).batch(8)
+    model = vaezoo.ConditionalVAE(condition="tensor", conditional_prior=True,
+                                  binarization="static", **SMALL)
+    model.compile(optimizer="adam")
+    model.fit(data, epochs=1, verbose=0)
+    assert model.condition_shape == (8, 8, 1)
+    x, _ = model.preprocess(images)
+    q = model.encode(x, observed)
+    p = model.decode(q.sample(3, seed=[1, 1]), observed)
+    assert tuple(p.batch_shape) == (3, 16)
+    assert model.sample(2, seed=0, condition=observed[:2]).shape == (2, 8, 8, 1)
+    path = str(tmp_path / "cvae.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_allclose(loaded.encode(x, observed).mean(), q.mean(), atol=1e-5)
+    with pytest.raises(ValueError, match=r"shape \[batch, \*\(8, 8, 1\)\]"):
+        model.encode(x, observed[:, :4])
+
+
+def test_evaluation_functions_accept_the_model():
+    data, images, labels = mock_batches(n=8, batch_size=8)
+    model = label_cvae(conditional_prior=True, image_shape=(28, 28, 1))
+    result = vaezoo.evaluation.log_likelihood(model, data, num_samples=8, progress=False)
+    assert np.isfinite(result["log_likelihood"])
+    elbo = vaezoo.evaluation.elbo(model, data, progress=False)
+    assert elbo["elbo"] <= result["log_likelihood"] + 5.0
+
+
+@pytest.mark.slow
+def test_class_conditional_samples_look_like_their_class():
+    """Three epochs on Fashion-MNIST; a logistic regression on real data recognizes samples."""
+    from vaezoo import data as data_lib
+
+    x, y = data_lib.load_arrays("fashion_mnist", "train", binarization="static")
+    model = vaezoo.ConditionalVAE(num_classes=10, latent_dim=16, hidden_units=(256,),
+                                  likelihood="bernoulli")
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    model.fit(x, y, batch_size=128, epochs=3, verbose=0)
+    clf = keras.Sequential([keras.layers.Flatten(), keras.layers.Dense(10)])
+    clf.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    clf.fit(x, y, batch_size=256, epochs=2, verbose=0)
+    labels = np.repeat(np.arange(10), 20)
+    samples = model.sample(200, seed=0, condition=labels)
+    agreement = np.mean(np.argmax(clf.predict(samples, verbose=0), -1) == labels)
+    assert agreement >= 0.8

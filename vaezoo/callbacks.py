@@ -1,0 +1,104 @@
+"""Keras callbacks for watching a VAE train.
+
+``ImageLogger`` writes a grid of samples and a grid of reconstructions (inputs
+above outputs) to TensorBoard every N epochs, so you can see the model learn::
+
+    model.fit(train, epochs=20,
+              callbacks=[vaezoo.callbacks.ImageLogger(test_images[:16], log_dir="logs")])
+    # then: tensorboard --logdir logs
+
+No warm-up callback: the KL warm-up lives inside the model. ``VAE(warmup_steps=N)``
+scales the KL term by ``beta * min(1, step / N)`` with ``step`` read from
+``model.optimizer.iterations`` (``vaezoo.objectives.warmup_beta``), so it resumes
+correctly after a reload and needs nothing from ``fit``.
+"""
+
+import os
+
+import keras
+import numpy as np
+
+from vaezoo import plot
+
+__all__ = ["ImageLogger"]
+
+
+class ImageLogger(keras.callbacks.Callback):
+    """Logs sample and reconstruction grids to TensorBoard every ``every_n_epochs``.
+
+    Two image summaries per logged epoch, under the epoch number as step:
+    ``samples`` (``num_samples`` draws from the prior, always with the same
+    ``seed`` so successive epochs show the same z) and ``reconstructions``
+    (``images`` on top, their reconstructions below). Each is one tiled image
+    (``vaezoo.plot.tile``).
+
+    Args:
+      images: a fixed batch to reconstruct (uint8 or float [N, H, W(, C)], or
+        ``(images, labels)`` / a dict {"image", "label"} for a conditional
+        model); keep it small (8-16 images).
+      every_n_epochs: log after epochs N, 2N, ... (and never otherwise).
+      log_dir: TensorBoard log directory; the summaries go to
+        ``log_dir/images``.
+      num_samples: images in the sample grid (0 to skip it).
+      seed: seed of the samples.
+
+    Example:
+      >>> logger = ImageLogger(x_test[:16], every_n_epochs=2, log_dir="logs/run1")
+      >>> model.fit(train, epochs=10, callbacks=[logger])
+    """
+
+    def __init__(self, images, every_n_epochs=1, log_dir="logs", num_samples=16, seed=0):
+        super().__init__()
+        if isinstance(every_n_epochs, bool) or not isinstance(every_n_epochs, int) \
+                or every_n_epochs <= 0:
+            raise ValueError(f"every_n_epochs must be a positive integer; got {every_n_epochs!r}")
+        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 0:
+            raise ValueError(f"num_samples must be an integer >= 0; got {num_samples!r}")
+        if images is None:
+            raise ValueError("images must be a small batch of images to reconstruct; got None")
+        self.images = images
+        self.every_n_epochs = every_n_epochs
+        self.log_dir = os.fspath(log_dir)
+        self.num_samples = num_samples
+        self.seed = int(seed)
+        self._writer = None
+
+    @property
+    def writer(self):
+        if self._writer is None:
+            import tensorflow as tf
+            self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "images"))
+        return self._writer
+
+    def grids(self):
+        """{"samples": [1, H', W', C], "reconstructions": [1, H', W', C]} float32 in [0, 1]."""
+        model = self.model
+        out = {}
+        if self.num_samples:
+            if getattr(model, "is_conditional", False):
+                classes = plot._num_classes(model)
+                condition = np.arange(self.num_samples) % classes
+                samples = model.sample(self.num_samples, seed=self.seed, condition=condition)
+                rows = plot._square_rows(plot._as_images(samples), classes)
+            else:
+                samples = model.sample(self.num_samples, seed=self.seed)
+                rows = plot._square_rows(plot._as_images(samples))
+            out["samples"] = plot.tile(rows)[None]
+        x, y = plot._encode_decode_inputs(model, self.images)
+        recon = plot._decode(model, plot._encode(model, x, y).mean(), y).mean()
+        out["reconstructions"] = plot.tile([x, recon])[None]
+        return out
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every_n_epochs:
+            return
+        import tensorflow as tf
+        with self.writer.as_default():
+            for name, grid in self.grids().items():
+                tf.summary.image(name, grid, step=epoch + 1)
+        self.writer.flush()
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None

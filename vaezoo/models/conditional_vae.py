@@ -1,0 +1,333 @@
+r"""The conditional VAE (CVAE) of Sohn, Lee & Yan (2015).
+
+A condition y (a class label, or any tensor such as the observed part of an
+image) enters all three distributions of the VAE:
+
+    p(z|y)          the prior: N(0, I), or a diagonal Gaussian N(mu(y), diag sigma(y)^2)
+                    from a small network when ``conditional_prior=True``  ``model.prior(y)``
+    p(x|z,y)        the likelihood (decoder sees [z, y])                    ``model.decode(z, y)``
+    q(z|x,y)        the approximate posterior (encoder sees [x, y])         ``model.encode(x, y)``
+
+and the model maximizes the conditional evidence lower bound (Sohn et al. 2015, eq. 4)
+
+    log p(x|y) >= E_{q(z|x,y)}[log p(x|z,y)] - KL(q(z|x,y) || p(z|y)),
+
+so the base ``VAE`` objective, training loop, sampling and evaluation apply
+unchanged with y passed along. A class label y in {0..num_classes-1} enters
+the networks one-hot; a tensor condition enters flattened (uint8 scaled to
+[0, 1]).
+
+Labels are data, so they are checked where they enter (``preprocess``,
+``encode``/``decode``/``prior``, ``sample``): eagerly a ValueError; inside a
+``tf.function`` (``fit``) a ``tf.debugging`` assertion that ``fit`` re-raises
+as a ValueError. Keras compiles ``fit`` with XLA only on accelerators
+(``jit_compile="auto"`` is off on CPU), and XLA drops assertions: there an
+out-of-range label silently becomes an all-zero one-hot vector, so check
+such data once with ``vaezoo.models.conditional_vae.check_labels``.
+
+Reference:
+  K. Sohn, H. Lee, X. Yan. Learning Structured Output Representation using Deep
+  Conditional Generative Models. NeurIPS 2015.
+"""
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from vaezoo.models.base import VAE, unpack_batch
+from vaezoo.networks import mlp
+from vaezoo.priors.base import Prior
+
+tfd = tfp.distributions
+
+CONDITIONS = ("label", "tensor")
+
+# Marks the assertion messages that ``fit`` turns back into ValueErrors.
+_LABEL_ERROR = "vaezoo label check: "
+
+
+def check_labels(labels, num_classes, allow_unlabeled=False, where="labels"):
+    """Integer class labels [B] checked to lie in [0, num_classes) (or -1 if allowed).
+
+    Eager tensors and numpy arrays are checked now (ValueError); symbolic tensors
+    get ``tf.debugging`` assertions (an error when the graph runs, except under XLA).
+
+    Args:
+      labels: integer array-like of shape [B] (or [B, 1]).
+      num_classes: number of classes.
+      allow_unlabeled: also accept -1, the "unlabeled" marker of semi-supervised data.
+      where: what the labels are, for the error message.
+
+    Returns:
+      an int32 tensor [B].
+    """
+    low = -1 if allow_unlabeled else 0
+    valid = f"integers in [{low}, {num_classes - 1}]" + (" (-1 = unlabeled)" if low < 0 else "")
+    if not tf.is_tensor(labels):
+        labels = np.asarray(labels)
+        if labels.dtype.kind not in "iu":
+            if labels.dtype.kind == "f" and labels.size and np.all(labels == np.round(labels)):
+                labels = labels.astype(np.int64)
+            else:
+                raise ValueError(
+                    f"{where} must be {valid}; got an array of dtype {labels.dtype}. Pass integer "
+                    f"class indices (not one-hot vectors or names).")
+    labels = tf.convert_to_tensor(labels)
+    if not labels.dtype.is_integer:
+        raise ValueError(f"{where} must be {valid}; got a tensor of dtype {labels.dtype.name}. "
+                         f"Cast them, e.g. tf.cast(labels, tf.int64).")
+    if labels.shape.rank == 2 and labels.shape[-1] == 1:
+        labels = labels[:, 0]
+    if labels.shape.rank != 1:
+        raise ValueError(f"{where} must have shape [batch] ({valid}); got shape "
+                         f"{tuple(labels.shape)}. One-hot labels: pass argmax(labels, -1).")
+    labels = tf.cast(labels, tf.int32)
+    if tf.executing_eagerly():
+        values = labels.numpy()
+        bad = values[(values < low) | (values >= num_classes)]
+        if bad.size:
+            raise ValueError(
+                f"{where} must be {valid}; got {np.unique(bad)[:10].tolist()}. "
+                + ("Unlabeled examples are marked -1 only for SemiSupervisedVAE; "
+                   if (bad == -1).any() and not allow_unlabeled else "")
+                + f"Check num_classes={num_classes} and the data.")
+        return labels
+    message = f"{_LABEL_ERROR}{where} must be {valid}; check num_classes={num_classes} and the data"
+    with tf.control_dependencies([
+            tf.debugging.assert_greater_equal(labels, low, message=message),
+            tf.debugging.assert_less(labels, num_classes, message=message)]):
+        return tf.identity(labels)
+
+
+def _scale_condition(y):
+    y = tf.convert_to_tensor(y)
+    if y.dtype == tf.uint8:
+        return tf.cast(y, tf.float32) / 255.0
+    return tf.cast(y, tf.float32)
+
+
+class _LearnedConditionalPrior(Prior):
+    """p(z|y) = N(mu(y), diag sigma(y)^2); y arrives as features [B, condition_size]."""
+
+    def __init__(self, latent_dim, condition_size, hidden_units, activation, featurize, **kwargs):
+        super().__init__(latent_dim, **kwargs)
+        self.condition_size = condition_size
+        self.net = mlp(hidden_units, activation, name="prior_trunk") if hidden_units else None
+        self.head = keras.layers.Dense(2 * latent_dim, name="prior_head")
+        self._featurize = featurize
+
+    def build(self, input_shape=None):
+        shape = (None, self.condition_size)
+        if self.net is not None:
+            self.net.build(shape)
+            shape = self.net.compute_output_shape(shape)
+        self.head.build(shape)
+        self.built = True
+
+    def distribution(self, y=None, encoder=None):
+        h = self._featurize(y)
+        if self.net is not None:
+            h = self.net(h)
+        loc, raw_scale = tf.split(self.head(h), 2, axis=-1)
+        scale = tf.nn.softplus(raw_scale) + 1e-4
+        return tfd.Independent(tfd.Normal(loc, scale), reinterpreted_batch_ndims=1)
+
+
+@keras.saving.register_keras_serializable(package="vaezoo")
+class ConditionalVAE(VAE):
+    """A VAE conditioned on a class label or on any tensor y (MLP trunks).
+
+    Args:
+      num_classes: number of classes when ``condition="label"`` (required then).
+      condition: "label" (integer class labels, one-hot inside) or "tensor" (any
+        array with a batch axis, e.g. the observed quadrants of an image).
+      condition_shape: shape of one tensor condition without the batch axis;
+        taken from the first batch when None.
+      conditional_prior: False for p(z|y) = N(0, I); True for a diagonal Gaussian
+        whose mean and scale a small MLP computes from y.
+      prior_hidden_units: hidden layers of that prior network.
+      hidden_units: hidden layers of the encoder; the decoder uses them reversed.
+      activation: Keras activation of the hidden layers.
+      **kwargs: the base ``VAE`` arguments (latent_dim, likelihood, binarization, ...).
+
+    Example:
+      >>> model = vaezoo.ConditionalVAE(num_classes=10, latent_dim=20,
+      ...                               likelihood="bernoulli", binarization="dynamic")
+      >>> model.compile(optimizer="adam")
+      >>> model.fit(vaezoo.data.load("fashion_mnist", "train").batch(128), epochs=10)
+      >>> images = model.sample(10, condition=np.arange(10))   # one of each class
+
+    Reference:
+      Sohn, Lee & Yan, "Learning Structured Output Representation using Deep
+      Conditional Generative Models", NeurIPS 2015.
+    """
+
+    is_conditional = True
+    _allow_unlabeled = False
+
+    def __init__(self, num_classes=None, condition="label", condition_shape=None,
+                 conditional_prior=False, prior_hidden_units=(256,), hidden_units=(500, 500),
+                 activation="relu", **kwargs):
+        if condition not in CONDITIONS:
+            raise ValueError(f"condition must be one of 'label', 'tensor'; got {condition!r}. "
+                             f"Use 'label' for class labels, 'tensor' for any other array.")
+        if condition == "label":
+            if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) \
+                    or num_classes < 2:
+                raise ValueError(
+                    f"num_classes must be an integer >= 2 when condition='label'; got "
+                    f"{num_classes!r}. Example: ConditionalVAE(num_classes=10).")
+            num_classes = int(num_classes)
+            if condition_shape is not None:
+                raise ValueError("condition_shape only applies to condition='tensor'; "
+                                 "drop it for class labels")
+        elif num_classes is not None:
+            raise ValueError(f"num_classes only applies to condition='label'; got "
+                             f"num_classes={num_classes!r} with condition='tensor'. Drop it.")
+        self.num_classes = num_classes
+        self.condition = condition
+        self.condition_shape = (None if condition_shape is None
+                                else tuple(int(d) for d in condition_shape))
+        self.conditional_prior = bool(conditional_prior)
+        if self.conditional_prior and kwargs.get("prior", "standard_normal") != "standard_normal":
+            raise ValueError(
+                f"conditional_prior=True learns p(z|y) and replaces the prior; got "
+                f"prior={kwargs['prior']!r} too. Use one: conditional_prior=True, or "
+                f"conditional_prior=False with prior={kwargs['prior']!r}.")
+        self.prior_hidden_units = tuple(int(u) for u in prior_hidden_units or ())
+        self.hidden_units = tuple(int(u) for u in hidden_units)
+        if not self.hidden_units or any(u <= 0 for u in self.hidden_units):
+            raise ValueError(f"hidden_units must be positive integers; got {hidden_units!r}")
+        self.activation = activation
+        keras.activations.get(activation)  # fail early on an unknown activation name
+        if condition == "tensor" and self.condition_shape is None and \
+                kwargs.get("image_shape") is not None:
+            raise ValueError(
+                "condition='tensor' with image_shape given needs condition_shape too (the "
+                "shape of one condition without the batch axis), e.g. condition_shape=(28, 28, 1)")
+        super().__init__(**kwargs)
+
+    # ------------------------------------------------------------------ building
+    @property
+    def condition_size(self):
+        """Width of the condition features the networks see."""
+        if self.condition == "label":
+            return self.num_classes
+        return int(np.prod(self.condition_shape))
+
+    def _build_for(self, image_shape):
+        if self.condition_shape is None and self.condition == "tensor":
+            raise ValueError(
+                "condition='tensor' needs condition_shape to build: give it to the constructor "
+                "or build the model on a batch that carries the condition, e.g. (images, y)")
+        if self.conditional_prior:
+            self.prior_layer = _LearnedConditionalPrior(
+                self.latent_dim, self.condition_size, self.prior_hidden_units, self.activation,
+                self._condition_features, name="conditional_prior")
+        super()._build_for(image_shape)
+
+    def _make_encoder(self, image_shape):
+        return mlp(self.hidden_units, self.activation, name="encoder")
+
+    def _make_decoder(self, image_shape, out_channels):
+        height, width, _ = image_shape
+        return keras.Sequential([
+            mlp(tuple(reversed(self.hidden_units)), self.activation),
+            keras.layers.Dense(height * width * out_channels),
+            keras.layers.Reshape((height, width, out_channels)),
+        ], name="decoder")
+
+    def _encoder_input_shape(self, image_shape):
+        return (math.prod(image_shape) + self.condition_size,)
+
+    def _decoder_input_size(self):
+        return self.latent_dim + self.condition_size
+
+    # ------------------------------------------------------------------ the condition
+    def _check_labels(self, labels, where="labels"):
+        return check_labels(labels, self.num_classes, self._allow_unlabeled, where)
+
+    def _condition_features(self, y):
+        """y (labels [B] or a tensor [B, ...]) -> float features [B, condition_size]."""
+        if y is None:
+            what = ("class labels y" if self.condition == "label"
+                    else f"the condition tensor y of shape [batch, {self.condition_shape}]")
+            raise ValueError(
+                f"{type(self).__name__} needs {what}: fit on dicts with a 'label' key or on "
+                f"(images, y) tuples, call encode(x, y) / decode(z, y) / prior(y), and "
+                f"sample(n, condition=y).")
+        if self.condition == "label":
+            if not tf.is_tensor(y) or tf.executing_eagerly():
+                # -1 (unlabeled) is data for SemiSupervisedVAE, never a condition.
+                y = check_labels(y, self.num_classes)
+            return tf.one_hot(tf.cast(y, tf.int32), self.num_classes)
+        y = _scale_condition(y)
+        if y.shape.rank is not None and tuple(y.shape[1:]) != self.condition_shape:
+            raise ValueError(f"the condition must have shape [batch, *{self.condition_shape}]; "
+                             f"got {tuple(y.shape)}")
+        return tf.reshape(y, [-1, self.condition_size])
+
+    def _encoder_input(self, x, y):
+        flat_x = tf.reshape(x, [tf.shape(x)[0], -1])
+        return tf.concat([flat_x, self._condition_features(y)], axis=-1)
+
+    def _decoder_input(self, flat_z, z, y):
+        features = self._condition_features(y)
+        # z is [..., B, D]: repeat y's features over z's leading sample axes.
+        lead = tf.shape(z)[:-1]
+        features = tf.broadcast_to(features, tf.concat([lead, [self.condition_size]], axis=0))
+        return tf.concat([flat_z, tf.reshape(features, [-1, self.condition_size])], axis=-1)
+
+    def preprocess(self, data, training=False):
+        """As the base ``preprocess``; labels are checked, a tensor condition is kept as is."""
+        if self.condition == "tensor" and self.condition_shape is None:
+            _, y = unpack_batch(data)
+            if y is not None:
+                self.condition_shape = tuple(int(d) for d in y.shape[1:])
+        x, y = super().preprocess(data, training)
+        if y is not None and self.condition == "label":
+            y = self._check_labels(y)
+        return x, y
+
+    def _check_condition(self, condition, n):
+        if condition is None:
+            raise ValueError(
+                f"{type(self).__name__}.sample needs condition=: "
+                + ("an integer array of shape (n,) with labels in "
+                   f"[0, {self.num_classes - 1}], e.g. condition=np.arange(n) % {self.num_classes}"
+                   if self.condition == "label"
+                   else f"a tensor of shape (n, *{self.condition_shape})"))
+        if self.condition == "label":
+            labels = self._check_labels(condition, where="condition")
+            if labels.shape[0] != n:
+                raise ValueError(f"condition must hold n={n} labels (shape ({n},)); got shape "
+                                 f"{tuple(labels.shape)}")
+            return labels
+        y = tf.convert_to_tensor(condition)
+        if y.shape[0] != n:
+            raise ValueError(f"condition must have n={n} rows; got shape {tuple(y.shape)}")
+        return y
+
+    # ------------------------------------------------------------------ training
+    def fit(self, *args, **kwargs):
+        """``keras.Model.fit``; a bad label found while training raises a ValueError."""
+        try:
+            return super().fit(*args, **kwargs)
+        except tf.errors.InvalidArgumentError as err:
+            if _LABEL_ERROR not in str(err):
+                raise
+            detail = str(err).split(_LABEL_ERROR, 1)[1].splitlines()[0]
+            raise ValueError(f"{type(self).__name__}.fit: {detail}") from err
+
+    # ------------------------------------------------------------------ config
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes,
+                "condition": self.condition,
+                "condition_shape": (None if self.condition_shape is None
+                                    else list(self.condition_shape)),
+                "conditional_prior": self.conditional_prior,
+                "prior_hidden_units": list(self.prior_hidden_units),
+                "hidden_units": list(self.hidden_units), "activation": self.activation}

@@ -1,0 +1,350 @@
+"""Input checks at the library's boundary: clear errors instead of TensorFlow traces.
+
+Every public entry point that takes images (``fit``, ``evaluate``, ``predict``,
+``encode``, ``elbo``, ``reconstruct``, the evaluation functions) runs these
+checks, so a bad input is a ``ValueError`` or ``TypeError`` that names the
+problem and the fix, never a ``tf.errors`` stack trace from deep inside a
+compiled step, and never a silent wrong result:
+
+=============================  ==============================================
+input                          check
+=============================  ==============================================
+rank                           images are ``[batch, H, W, C]`` (or ``[batch, H, W]``)
+shape                          ``(H, W, C)`` equals the built model's ``image_shape``
+dtype                          uint8 (0..255) or float (0..1)
+values                         float pixels finite and inside [0, 1]
+                               (0..255 floats are the usual mistake)
+empty data                     at least one batch
+sizes                          ``batch_size``, ``num_samples``, ... positive integers
+weights files                  readable (not truncated / corrupted) and of this
+                               architecture
+=============================  ==============================================
+
+Where the checks run. ``tf.debugging`` asserts are no-ops inside XLA-compiled
+train steps, so value checks never live in the step:
+
+* NumPy arrays and eager tensors are checked directly (one pass of
+  ``isfinite``/``min``/``max``; uint8 images need no value check at all).
+* A ``tf.data.Dataset`` is checked statically on its ``element_spec`` (rank,
+  shape, dtype) and gets a cheap check ``map``-ped over its batches (shape, and
+  for float images finiteness and range). A failed check raises
+  ``InvalidArgumentError`` from the input pipeline with a message tagged
+  ``MARKER``; ``translate_errors`` turns it into a ``ValueError``.
+
+Example:
+  >>> from vaezoo import validation
+  >>> validation.check_images(np.full((2, 28, 28, 1), 255.0), (28, 28, 1))
+  Traceback (most recent call last):
+  ValueError: float images must have pixel values in [0, 1]; got values in [255, 255] ...
+"""
+
+import contextlib
+import zipfile
+
+import numpy as np
+import tensorflow as tf
+
+#: Tag of the messages of the in-pipeline checks (found again in InvalidArgumentError).
+MARKER = "vaezoo input check: "
+
+_RANGE_FIX = ("Give uint8 images (0..255) as they come from tfds, or float images divided by "
+              "255 (e.g. images / 255.0).")
+
+
+def check_positive_int(name, value):
+    """``int(value)``, or a ValueError when it is not a positive integer (bools excluded)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    return int(value)
+
+
+# ---------------------------------------------------------------------- shapes and dtypes
+def _expected_str(image_shape):
+    return "(height, width, channels)" if image_shape is None else str(tuple(image_shape))
+
+
+def check_image_spec(shape, dtype, image_shape=None, *, what="images"):
+    """Static checks of a batch's shape and dtype (lists/TensorShapes with None allowed).
+
+    Args:
+      shape: the batch shape, e.g. ``(None, 28, 28, 1)``; ``None`` if unknown.
+      dtype: a ``tf.DType`` or NumPy dtype.
+      image_shape: the model's ``(H, W, C)`` if it is built, else None.
+      what: how the input is named in messages.
+    """
+    dtype = tf.as_dtype(dtype)
+    if dtype != tf.uint8 and not dtype.is_floating:
+        raise TypeError(
+            f"{what} must be uint8 (0..255) or float (0..1); got dtype {dtype.name}. Cast them, "
+            f"e.g. tf.cast(images, tf.uint8) for 0..255 integers.")
+    if shape is None or tf.TensorShape(shape).rank is None:
+        return
+    shape = tuple(tf.TensorShape(shape).as_list())
+    if image_shape is not None and shape == tuple(image_shape):
+        raise ValueError(
+            f"{what} are single images of shape {shape}; the model takes batches "
+            f"[batch, height, width, channels]. Batch them: dataset.batch(128), or images[None] "
+            f"for one image.")
+    if len(shape) == 3 and (image_shape is None or image_shape[-1] == 1):
+        shape = shape + (1,)                   # [B, H, W] gray images get a channel axis
+    if len(shape) != 4:
+        raise ValueError(
+            f"{what} must have rank 4 [batch, height, width, channels] (or rank 3 for gray "
+            f"images); got shape {shape} (rank {len(shape)}). Expected images of shape "
+            f"{_expected_str(image_shape)} in batches.")
+    if image_shape is not None and any(
+            g is not None and g != e for g, e in zip(shape[1:], image_shape)):
+        raise ValueError(
+            f"this model was built for images of shape {tuple(image_shape)}; {what} have shape "
+            f"{shape[1:]}. Resize the images, or build a new model for this shape "
+            f"(image_shape={shape[1:]}).")
+    if shape[0] == 0:
+        raise ValueError(f"{what} are an empty batch (shape {shape}); give at least one image")
+
+
+def check_image_values(images, *, what="images"):
+    """Finite and in [0, 1] for float images (a no-op for uint8); eager arrays/tensors only."""
+    if tf.is_tensor(images):
+        if images.dtype == tf.uint8 or not images.dtype.is_floating:
+            return
+        if tf.size(images) == 0:
+            return
+        finite = bool(tf.reduce_all(tf.math.is_finite(images)))
+        lo, hi = float(tf.reduce_min(images)), float(tf.reduce_max(images))
+    else:
+        images = np.asarray(images)
+        if images.dtype == np.uint8 or not np.issubdtype(images.dtype, np.floating):
+            return
+        if images.size == 0:
+            return
+        finite = bool(np.isfinite(images).all())
+        lo, hi = float(np.nanmin(images)), float(np.nanmax(images))
+    if not finite:
+        raise ValueError(
+            f"{what} contain NaN or Inf pixel values; every pixel must be a finite number in "
+            f"[0, 1] (or uint8). Find the bad images with np.isfinite(images).")
+    if lo < 0.0 or hi > 1.0:
+        hint = " They look like 0..255 values stored as floats." if hi > 1.0 and hi <= 255 else ""
+        raise ValueError(
+            f"float {what} must have pixel values in [0, 1]; got values in [{lo:g}, {hi:g}].{hint} "
+            + _RANGE_FIX)
+
+
+def check_images(images, image_shape=None, *, what="images"):
+    """Static and value checks of an in-memory batch (NumPy array, list or eager tensor)."""
+    if not tf.is_tensor(images):
+        images = np.asarray(images)
+        if images.dtype == object:
+            raise TypeError(f"{what} must be a numeric array; got ragged or mixed data "
+                            f"(NumPy dtype object). Give an array of shape [batch, H, W, C].")
+    check_image_spec(images.shape, images.dtype, image_shape, what=what)
+    check_image_values(images, what=what)
+    return images
+
+
+# ---------------------------------------------------------------------- batches as structures
+def image_part(batch):
+    """The images of a batch structure: dict ``{"image", ...}``, tuple ``(images, ...)`` or array."""
+    if isinstance(batch, dict):
+        if "image" not in batch:
+            raise ValueError(f"a batch given as a dict needs an 'image' key (as tfds gives); "
+                             f"got keys {sorted(batch)}")
+        return batch["image"]
+    if isinstance(batch, tuple) and batch:
+        return batch[0]
+    return batch
+
+
+def _with_images(batch, images):
+    if isinstance(batch, dict):
+        return {**batch, "image": images}
+    if isinstance(batch, tuple):
+        return (images,) + batch[1:]
+    return images
+
+
+def _batch_check_fn(image_shape):
+    """tf.data map function: shape (and, for floats, values) of one batch of images."""
+    expected = None if image_shape is None else tf.constant(image_shape, tf.int32)
+
+    def check(images):
+        deps = []
+        if expected is not None and images.shape.rank == 4:
+            deps.append(tf.debugging.Assert(
+                tf.reduce_all(tf.equal(tf.shape(images)[1:], expected)),
+                [f"{MARKER}images have shape", tf.shape(images)[1:], "but this model was built "
+                 f"for images of shape {tuple(image_shape)}; resize them or build a model for "
+                 f"their shape"]))
+        if images.dtype.is_floating:
+            deps.append(tf.debugging.Assert(
+                tf.reduce_all(tf.math.is_finite(images)),
+                [f"{MARKER}images contain NaN or Inf pixel values; every pixel must be a finite "
+                 f"number in [0, 1] (or uint8)"]))
+            low, high = tf.reduce_min(images), tf.reduce_max(images)
+            deps.append(tf.debugging.Assert(
+                tf.logical_and(low >= 0, high <= 1),
+                [f"{MARKER}float images must have pixel values in [0, 1]; got min", low, "max",
+                 high, f"(0..255 floats?). {_RANGE_FIX}"]))
+        if not deps:
+            return images
+        with tf.control_dependencies(deps):
+            return tf.identity(images)
+
+    return check
+
+
+def check_dataset(dataset, image_shape=None, *, what="the dataset"):
+    """Static checks of a batched ``tf.data.Dataset`` and a check op mapped over its batches.
+
+    Returns the dataset to use in place of ``dataset``.
+    """
+    spec = image_part(dataset.element_spec)
+    if not isinstance(spec, tf.TensorSpec):
+        raise TypeError(f"{what} must yield image tensors (or dicts / tuples holding them); "
+                        f"got elements {dataset.element_spec}")
+    check_image_spec(spec.shape, spec.dtype, image_shape, what=f"the images of {what}")
+    cardinality = int(dataset.cardinality())
+    if cardinality == 0:
+        raise ValueError(f"{what} is empty (0 batches); give a dataset with at least one batch "
+                         f"(check the split and any filter or take)")
+    check = _batch_check_fn(image_shape)
+    return dataset.map(lambda *e: _with_images(e[0] if len(e) == 1 else e,
+                                               check(image_part(e[0] if len(e) == 1 else e))),
+                       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def checked_input(data, image_shape=None, *, what="x"):
+    """``data`` checked (datasets get the check map); other input kinds are returned as is."""
+    if data is None:
+        return None
+    if isinstance(data, tf.data.Dataset):
+        return check_dataset(data, image_shape, what=what)
+    if isinstance(data, (np.ndarray, list)) or tf.is_tensor(data):
+        check_images(data, image_shape, what=what)
+    elif isinstance(data, (dict, tuple)):
+        images = image_part(data)
+        if isinstance(images, (np.ndarray, list)) or tf.is_tensor(images):
+            check_images(images, image_shape, what=what)
+    return data
+
+
+# ---------------------------------------------------------------------- TF errors -> ValueError
+def input_check_message(error):
+    """The message of a failed in-pipeline check, or None if ``error`` is another error."""
+    text = getattr(error, "message", None) or str(error)
+    start = text.find(MARKER)
+    if start < 0:
+        return None
+    message = text[start + len(MARKER):].split("\n")[0]
+    # tf.debugging.Assert prints each data item in brackets: "a] [1.5] [b]".
+    return message.replace("] [", " ").rstrip("]").strip()
+
+
+@contextlib.contextmanager
+def translate_errors(where):
+    """Turn a failed input check raised from the data pipeline into a ValueError."""
+    try:
+        yield
+    except tf.errors.InvalidArgumentError as e:
+        message = input_check_message(e)
+        if message is None:
+            raise
+        raise ValueError(f"{where}: {message}") from None
+
+
+def checked_call(model, method, where, x=None, y=None, *args, **kwargs):
+    """Run a Keras entry point (``fit``/``evaluate``/``predict``) on checked input.
+
+    The images of ``x`` (and of ``validation_data``) are checked against the
+    model's image shape; positive sizes are checked; an empty dataset is an
+    error, found statically when its cardinality is known and otherwise after
+    the call (nothing ran, so nothing was changed).
+    """
+    image_shape = getattr(model, "image_shape", None)
+    for key in ("batch_size", "steps_per_epoch", "steps", "validation_steps",
+                "validation_batch_size"):
+        if kwargs.get(key) is not None:
+            check_positive_int(key, kwargs[key])
+    if "epochs" in kwargs and not (isinstance(kwargs["epochs"], (int, np.integer))
+                                   and not isinstance(kwargs["epochs"], bool)
+                                   and kwargs["epochs"] >= 0):
+        raise ValueError(f"epochs must be an integer >= 0; got {kwargs['epochs']!r}")
+    x = checked_input(x, image_shape, what=f"the data given to {where}")
+    if kwargs.get("validation_data") is not None:
+        kwargs["validation_data"] = checked_input(
+            kwargs["validation_data"], image_shape, what=f"the validation_data given to {where}")
+    with translate_errors(where):
+        try:
+            result = method(x, y, *args, **kwargs)
+        except UnboundLocalError as e:       # Keras' predict on a dataset with no batch
+            if "batch_outputs" not in str(e):
+                raise
+            result = None
+    # Keras only warns on empty data (fit returns no logs, evaluate an empty list).
+    if where == "fit":
+        empty = not result.history and kwargs.get("epochs", 1) > kwargs.get("initial_epoch", 0)
+    else:
+        empty = result is None or (isinstance(result, (list, dict)) and not result)
+    if empty:
+        raise ValueError(
+            f"{where}: the data is empty (no batch was read); give data with at least one "
+            f"batch (check the split and any filter or take)")
+    return result
+
+
+# ---------------------------------------------------------------------- weights files
+def _damaged(path, error):
+    return ValueError(
+        f"cannot read the weights file {path}: it is truncated or corrupted "
+        f"({type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}). "
+        f"Re-save or re-download it.")
+
+
+def load_weights(model, path, load):
+    """``load(path)`` (a ``load_weights``) with clear errors for damaged or foreign files."""
+    import os
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no weights file at {path}")
+    if path.endswith(".h5"):
+        import h5py
+        try:
+            with h5py.File(path, "r"):
+                pass
+        except OSError as e:
+            raise _damaged(path, e) from None
+    elif path.endswith(".keras"):
+        if not zipfile.is_zipfile(path):
+            raise _damaged(path, ValueError("not a zip archive")) from None
+    try:
+        return load(path)
+    except (ValueError, KeyError, IndexError) as e:
+        raise ValueError(
+            f"the weights in {path} do not fit this {type(model).__name__}: they were saved from "
+            f"a model with a different architecture (compare latent_dim, hidden_units / filters, "
+            f"likelihood, prior and image_shape with the config they were trained with). "
+            f"Details: {str(e).splitlines()[0][:300] if str(e) else type(e).__name__}") from None
+    except OSError as e:
+        raise _damaged(path, e) from None
+
+
+def load_model(path, **kwargs):
+    """``keras.saving.load_model`` in safe mode, with clear errors for damaged files."""
+    import os
+
+    import keras
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no model file at {path}")
+    if path.endswith(".keras") and not zipfile.is_zipfile(path):
+        raise _damaged(path, ValueError("not a zip archive"))
+    kwargs.setdefault("safe_mode", True)
+    try:
+        return keras.saving.load_model(path, **kwargs)
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise _damaged(path, e) from None
+
+
+__all__ = ["MARKER", "check_positive_int", "check_image_spec", "check_image_values",
+           "check_images", "check_dataset", "checked_input", "checked_call", "translate_errors",
+           "input_check_message", "load_weights", "load_model", "image_part"]
