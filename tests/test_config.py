@@ -155,12 +155,17 @@ def test_unknown_key_names_file_key_and_close_match(tmp_path, table, line, key, 
     ("hidden_units = [8]", 'hidden_units = "8"', "hidden_units"),
     ('likelihood = "bernoulli"', "likelihood = 1", "likelihood"),
     ('description = "tiny"', "description = 3", "description"),
-    ("[data]", "data = 3\n[training2]", "data"),
+    ("[data]\nbatch_size = 4", '[training2]\nbatch_size = 4', "training2"),
 ])
 def test_wrong_type_names_file_and_key(tmp_path, old, new, key):
     path = write(tmp_path, "bad_type", GOOD.replace(old, new))
     message = _error(path)
     assert str(path) in message and repr(key) in message
+
+
+def test_a_table_that_is_not_a_table():
+    message = _error({"model": {"class": "MLPVAE"}, "data": 3})
+    assert "'data'" in message and "table" in message
 
 
 def test_learning_rate_accepts_int_and_float(tmp_path):

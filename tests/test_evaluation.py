@@ -372,3 +372,15 @@ def test_compiled_steps_are_reused_and_do_not_keep_the_model_alive(data):
     del model
     gc.collect()
     assert ref() is None
+
+
+def test_xla_step_compiles_without_fallback(data):
+    import warnings
+
+    model = PPCA(seed=6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # the fallback warns
+        evaluation.log_likelihood(model, data[:30], 23, sample_batch=5, progress=False)
+        evaluation.elbo(model, data[:30], progress=False)
+        evaluation.active_units(model, data[:30])
+    assert all(step._plain is None for step in evaluation._STEP_CACHE[model].values())

@@ -20,7 +20,29 @@ import numpy as np
 
 from vaezoo import plot
 
-__all__ = ["ImageLogger"]
+__all__ = ["ImageLogger", "write_image_summary"]
+
+
+def write_image_summary(tag, images, step):
+    """Writes [N, H, W, C] float images in [0, 1] as a TensorBoard image summary.
+
+    The same record as ``tf.summary.image``, which needs the ``tensorboard``
+    package installed only to *write*: a string tensor [width, height, png_1,
+    ..., png_N] tagged with the "images" plugin. Writing it here keeps
+    training free of that dependency; viewing needs ``pip install tensorboard``.
+    """
+    import tensorflow as tf
+    from tensorflow.core.framework import summary_pb2
+
+    images = tf.convert_to_tensor(np.asarray(images, np.float32))
+    pixels = tf.image.convert_image_dtype(tf.clip_by_value(images, 0.0, 1.0), tf.uint8,
+                                          saturate=True)
+    encoded = [tf.image.encode_png(image) for image in tf.unstack(pixels)]
+    shape = tf.shape(pixels)
+    tensor = tf.stack([tf.as_string(shape[2]), tf.as_string(shape[1])] + encoded)
+    metadata = summary_pb2.SummaryMetadata(
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="images"))
+    return tf.summary.write(tag=tag, tensor=tensor, step=step, metadata=metadata)
 
 
 class ImageLogger(keras.callbacks.Callback):
@@ -92,10 +114,9 @@ class ImageLogger(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every_n_epochs:
             return
-        import tensorflow as tf
         with self.writer.as_default():
             for name, grid in self.grids().items():
-                tf.summary.image(name, grid, step=epoch + 1)
+                write_image_summary(name, grid, step=epoch + 1)
         self.writer.flush()
 
     def on_train_end(self, logs=None):

@@ -312,7 +312,7 @@ class VAE(keras.Model):
         """Deterministic reconstruction: the mean of p(x | z = mean of q(z|x))."""
         xs, labels = self.preprocess((x, y) if y is not None else x)
         y = labels if y is None else y
-        return self.decode(self.encode(xs, y).mean(), y).mean()
+        return self.decode(self.posterior_point(self.encode(xs, y)), y).mean()
 
     def elbo(self, x, num_samples=1, seed=None):
         """Per-example ELBO in nats, a [B] tensor."""
@@ -323,7 +323,18 @@ class VAE(keras.Model):
     def call(self, inputs, training=False):
         """The reconstruction mean, so ``predict`` works on any batch format."""
         x, y = self.preprocess(inputs, training=False)
-        return self.decode(self.encode(x, y).mean(), y).mean()
+        return self.decode(self.posterior_point(self.encode(x, y)), y).mean()
+
+    @staticmethod
+    def posterior_point(approx_posterior):
+        """A deterministic latent point of q(z|x): its mean, or for a flow posterior
+        (no closed-form mean) the flow applied to its base distribution's mean."""
+        try:
+            return approx_posterior.mean()
+        except NotImplementedError:
+            if hasattr(approx_posterior, "bijector"):
+                return approx_posterior.bijector.forward(approx_posterior.distribution.mean())
+            raise
 
     def _require_built(self):
         if self.image_shape is None:

@@ -2,10 +2,12 @@
 
 from vaezoo.posteriors.base import Posterior
 from vaezoo.posteriors.gaussian import DiagonalGaussian
+from vaezoo.posteriors.iaf import IAFPosterior
 from vaezoo.registry import lookup
 
 POSTERIORS = {
     "gaussian": DiagonalGaussian,
+    "iaf": IAFPosterior,
 }
 
 
@@ -18,4 +20,4 @@ def get(name, latent_dim, **kwargs):
         raise ValueError(f"bad posterior_kwargs for {name!r}: {e}") from None
 
 
-__all__ = ["POSTERIORS", "Posterior", "DiagonalGaussian", "get"]
+__all__ = ["POSTERIORS", "Posterior", "DiagonalGaussian", "IAFPosterior", "get"]

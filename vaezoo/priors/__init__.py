@@ -1,6 +1,7 @@
 """Priors p(z): layers that return a tfd.Distribution over the latent."""
 
 from vaezoo.priors.base import Prior
+from vaezoo.priors.flow import FlowPrior
 from vaezoo.priors.mixture import MixtureOfGaussians
 from vaezoo.priors.standard_normal import StandardNormal
 from vaezoo.priors.vamp import VampPrior
@@ -10,6 +11,7 @@ PRIORS = {
     "standard_normal": StandardNormal,
     "mixture": MixtureOfGaussians,
     "vamp": VampPrior,
+    "flow": FlowPrior,
 }
 
 
@@ -22,4 +24,4 @@ def get(name, latent_dim, **kwargs):
         raise ValueError(f"bad prior_kwargs for {name!r}: {e}") from None
 
 
-__all__ = ["PRIORS", "Prior", "StandardNormal", "MixtureOfGaussians", "VampPrior", "get"]
+__all__ = ["PRIORS", "Prior", "StandardNormal", "MixtureOfGaussians", "VampPrior", "FlowPrior", "get"]

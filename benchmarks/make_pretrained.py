@@ -1,0 +1,209 @@
+"""Turn a `vaezoo train` run directory into a shipped pretrained zoo entry.
+
+    python benchmarks/make_pretrained.py NAME RUN_DIR [--remeasure]
+
+writes ``vaezoo/pretrained/NAME/`` (see ``vaezoo.zoo``): ``config.toml`` (the
+run's resolved config, with the image shape), ``model.weights.h5``,
+``samples.png`` (32 samples from the prior, seed 0) and ``metadata.json``, the
+model card:
+
+* data: dataset, the source it was read from (tfds or the IDX files), train and
+  test splits, binarization and its seed;
+* training: epochs, steps, batch size, optimizer, training time (from the run's
+  ``metrics.json``) and the machine (platform, CPU count, Python);
+* ``metrics``: the test log-likelihood (importance sampling with the config's
+  ``num_importance_samples``, seed 0, batches of 500, over the whole test split)
+  with its standard error, bits/dim, the test ELBO (rate, distortion), the
+  train ELBO and, for models that classify, the test accuracy. These come from
+  the run's ``metrics.json`` (computed by ``vaezoo.training`` on the very weights
+  shipped) unless ``--remeasure`` is given;
+* ``subset_check``: log p(x) on ``test[:500]`` with 100 samples and with the
+  full sample count (seed 0): the fast test re-measures the first exactly;
+* parameter count, library versions, sha256 and size of each file.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+SUBSET_SPLIT = "test[:500]"
+SUBSET_SAMPLES = 100
+EVAL_BATCH = 500
+
+
+def machine():
+    return {"platform": platform.platform(), "machine": platform.machine(),
+            "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(), "python": platform.python_version()}
+
+
+def versions():
+    import keras
+    import numpy
+    import tensorflow as tf
+    import tensorflow_probability as tfp
+
+    import vaezoo
+    return {"vaezoo": vaezoo.__version__, "tensorflow": tf.__version__, "keras": keras.__version__,
+            "tensorflow_probability": tfp.__version__, "numpy": numpy.__version__}
+
+
+def data_source(dataset, split):
+    """"tfds" or "idx": where vaezoo.data reads this split from on this machine."""
+    from vaezoo import data
+    return data._resolve(dataset, split, None, "auto", False)[0]
+
+
+def test_batches(cfg, split, source):
+    from vaezoo import data
+    return data.load(cfg["data"]["dataset"], split, source=source, verbose=False).batch(EVAL_BATCH)
+
+
+def measure(model, cfg, source, remeasure, run_metrics):
+    from vaezoo import evaluation
+    d, k = cfg["data"], cfg["evaluation"]["num_importance_samples"]
+    test = run_metrics.get("test", {})
+    reuse = (not remeasure and test.get("num_importance_samples") == k
+             and "log_likelihood" in test and "elbo" in test
+             and test.get("num_examples") == _split_size(cfg, source))
+    if reuse:
+        print(f"test log p(x) and ELBO from the run's metrics.json (K={k})", flush=True)
+        metrics = {
+            "test_log_likelihood": test["log_likelihood"],
+            "test_log_likelihood_stderr": test["stderr"],
+            "num_importance_samples": k,
+            "num_test_examples": test["num_examples"],
+            "test_bits_per_dim": test["bits_per_dim"],
+            "test_elbo": test["elbo"],
+            "test_elbo_stderr": test.get("elbo_stderr"),
+            "test_rate": test.get("rate"),
+            "test_distortion": test.get("distortion"),
+            "measured_by": "vaezoo.training (end of the run)",
+        }
+    else:
+        started = time.perf_counter()
+        ll = evaluation.log_likelihood(model, test_batches(cfg, d["test_split"], source),
+                                       num_samples=k, seed=0)
+        elbo = evaluation.elbo(model, test_batches(cfg, d["test_split"], source), seed=0)
+        metrics = {
+            "test_log_likelihood": ll["log_likelihood"],
+            "test_log_likelihood_stderr": ll["stderr"],
+            "num_importance_samples": k,
+            "num_test_examples": ll["num_examples"],
+            "test_bits_per_dim": ll["bits_per_dim"],
+            "test_elbo": elbo["elbo"],
+            "test_elbo_stderr": elbo["stderr"],
+            "test_rate": elbo["rate"],
+            "test_distortion": elbo["distortion"],
+            "measured_by": "benchmarks/make_pretrained.py --remeasure",
+            "evaluation_time_seconds": time.perf_counter() - started,
+        }
+    if "train" in run_metrics:
+        metrics["train_elbo"] = run_metrics["train"].get("elbo")
+    if hasattr(model, "classify"):
+        metrics["test_accuracy"] = evaluation.classification_accuracy(
+            model, test_batches(cfg, d["test_split"], source))
+    return metrics
+
+
+def _split_size(cfg, source):
+    from vaezoo import data
+    if source == "idx":
+        return int(len(data.load_arrays(cfg["data"]["dataset"], cfg["data"]["test_split"],
+                                        source="idx", verbose=False)[0]))
+    return data.info(cfg["data"]["dataset"])["splits"].get(cfg["data"]["test_split"])
+
+
+def subset_check(model, cfg, source):
+    from vaezoo import evaluation
+    k = cfg["evaluation"]["num_importance_samples"]
+    few = evaluation.log_likelihood(model, test_batches(cfg, SUBSET_SPLIT, source),
+                                    num_samples=SUBSET_SAMPLES, seed=0, progress=False)
+    full = few if k == SUBSET_SAMPLES else evaluation.log_likelihood(
+        model, test_batches(cfg, SUBSET_SPLIT, source), num_samples=k, seed=0, progress=False)
+    return {"split": SUBSET_SPLIT, "num_importance_samples": SUBSET_SAMPLES, "seed": 0,
+            "batch_size": EVAL_BATCH, "num_examples": few["num_examples"],
+            "log_likelihood": few["log_likelihood"], "stderr": few["stderr"],
+            "full_num_importance_samples": k, "log_likelihood_full_samples": full["log_likelihood"]}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("name", help="entry name, e.g. mlp_vae_fashion_mnist")
+    parser.add_argument("run_dir", type=Path, help="a directory written by `vaezoo train`")
+    parser.add_argument("--out-root", type=Path,
+                        default=Path(__file__).resolve().parent.parent / "vaezoo" / "pretrained")
+    parser.add_argument("--remeasure", action="store_true",
+                        help="re-measure the test metrics instead of reading metrics.json")
+    args = parser.parse_args(argv)
+
+    import numpy as np
+
+    from vaezoo import config, plot, zoo
+
+    started = time.perf_counter()
+    cfg = config.load_config(args.run_dir / "config.toml")
+    cfg["name"] = args.name
+    model = zoo.load(args.run_dir)
+    metrics_path = args.run_dir / "metrics.json"
+    run_metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    source = data_source(cfg["data"]["dataset"], cfg["data"]["test_split"])
+
+    metrics = measure(model, cfg, source, args.remeasure, run_metrics)
+    check = subset_check(model, cfg, source)
+    card = {
+        "name": args.name,
+        "description": cfg.get("description", ""),
+        "model_class": cfg["model"]["class"],
+        "dataset": cfg["data"]["dataset"],
+        "data_source": source,
+        "train_split": cfg["data"]["train_split"],
+        "test_split": cfg["data"]["test_split"],
+        "binarization": cfg["model"].get("binarization"),
+        "binarization_seed": cfg["model"].get("binarization_seed", 0)
+        if cfg["model"].get("binarization") else None,
+        "epochs": run_metrics.get("epochs", cfg["training"]["epochs"]),
+        "steps": run_metrics.get("steps"),
+        "batch_size": cfg["data"]["batch_size"],
+        "optimizer": cfg["optimizer"],
+        "training_seed": cfg["training"]["seed"],
+        "training_time_seconds": run_metrics.get("train_time_s"),
+        "machine": machine(),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "metrics": metrics,
+        "subset_check": check,
+        "versions": versions(),
+        "command": (f"vaezoo train {cfg['name']} (vaezoo.training.train); "
+                    f"python benchmarks/make_pretrained.py {args.name} RUN_DIR"
+                    + (" --remeasure" if args.remeasure else "")),
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        png = Path(tmp) / "samples.png"
+        import matplotlib.pyplot as plt
+        plt.close(plot.sample_grid(model, n=32, seed=0, ncols=8, path=str(png), cell=0.35,
+                                    title=args.name))
+        entry = zoo.write_entry(model, cfg, args.out_root / args.name, metadata=card,
+                                samples_png=png)
+
+    # The shipped entry must load and give the same deterministic outputs as the run.
+    loaded = zoo.load(entry)
+    x = test_batches(cfg, "test[:8]", source)
+    batch = next(iter(x))
+    np.testing.assert_array_equal(model.reconstruct(batch["image"]).numpy(),
+                                  loaded.reconstruct(batch["image"]).numpy())
+    size = sum(f.stat().st_size for f in entry.iterdir())
+    print(json.dumps({"entry": str(entry), "bytes": size, "metrics": metrics,
+                      "subset_check": check}, indent=2))
+    print(f"done in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

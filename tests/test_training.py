@@ -1,0 +1,323 @@
+"""Training runs: the run directory, checkpoints, resume, the NaN guard.
+
+In-process tests use tiny configs on slices of the real Fashion-MNIST IDX
+files (a few batches). The SIGKILL test runs real ``vaezoo train``
+subprocesses in deterministic mode and is marked slow (three TensorFlow
+processes take minutes on a loaded 2-core machine).
+"""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from vaezoo import config as config_lib
+from vaezoo import training
+
+
+def tiny_config(**tables):
+    """A config dict: MLP 16 units, latent 2, 128 training images in batches of 32."""
+    cfg = {
+        "name": "tiny",
+        "model": {"class": "MLPVAE", "latent_dim": 2, "hidden_units": [16],
+                  "likelihood": "bernoulli", "binarization": "dynamic"},
+        "data": {"dataset": "fashion_mnist", "train_split": "train[:128]",
+                 "test_split": "test[:64]", "batch_size": 32, "shuffle_buffer": 128},
+        "optimizer": {"name": "adam", "learning_rate": 0.003},
+        "training": {"epochs": 2, "seed": 3},
+        "evaluation": {"num_importance_samples": 4},
+    }
+    for table, values in tables.items():
+        cfg[table] = {**cfg.get(table, {}), **values}
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reference")
+    metrics = training.train(tiny_config(), out, verbose=0)
+    return out, metrics
+
+
+def test_train_writes_the_run_directory(reference_run):
+    out, metrics = reference_run
+    for name in ("config.toml", "metrics.json", "samples.png", "reconstructions.png",
+                 "model.keras", "model.weights.h5"):
+        assert (out / name).is_file(), name
+    assert json.loads((out / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
+    assert metrics["epochs"] == 2 and metrics["steps"] == 2 * 4
+    assert len(metrics["history"]["elbo"]) == 2 and len(metrics["history"]["val_elbo"]) == 2
+    test = metrics["test"]
+    assert test["num_importance_samples"] == 4 and test["num_examples"] == 64
+    assert np.isfinite(test["log_likelihood"]) and test["stderr"] > 0
+    assert np.isclose(test["bits_per_dim"], -test["log_likelihood"] / (784 * np.log(2)))
+    # log p(x) estimate (IWAE, K=4) is at least the ELBO up to Monte-Carlo noise.
+    assert test["log_likelihood"] >= test["elbo"] - 3 * test["elbo_stderr"]
+    assert metrics["train"]["num_examples"] == 128
+    # The resolved config reloads, and is complete (image shape, model seed).
+    cfg = config_lib.load_config(out / "config.toml")
+    assert cfg["model"]["image_shape"] == [28, 28, 1] and cfg["model"]["seed"] == 3
+    # Checkpoints: only the newest two are kept, named by (epochs done, batch).
+    names = [p.name for p in training.list_checkpoints(out)]
+    assert names == ["epoch-0001-batch-000000.ckpt.npz", "epoch-0002-batch-000000.ckpt.npz"]
+    meta, _ = training.read_checkpoint(out / "checkpoints" / names[-1])
+    assert meta["epoch"] == 2 and meta["step"] == 8 and meta["history"] == metrics["history"]
+
+
+def test_run_directory_reloads(reference_run):
+    import vaezoo
+    out, _ = reference_run
+    model = vaezoo.load(out)
+    keras_model = keras.saving.load_model(out / "model.keras", safe_mode=True)
+    images = np.random.default_rng(0).integers(0, 256, (4, 28, 28, 1), dtype=np.uint8)
+    np.testing.assert_allclose(model.encode(images).mean(), keras_model.encode(images).mean(),
+                               rtol=1e-6)
+
+
+def test_evaluate_run_directory(reference_run):
+    out, metrics = reference_run
+    result = training.evaluate(out, num_samples=4, verbose=0)
+    # Same model, data, K and seed as at the end of training: the same numbers.
+    assert result["log_likelihood"] == pytest.approx(metrics["test"]["log_likelihood"], abs=1e-4)
+    assert result["elbo"] == pytest.approx(metrics["test"]["elbo"], abs=1e-4)
+    assert (out / "evaluation.json").is_file()
+    with pytest.raises(ValueError, match="num_samples must be a positive integer"):
+        training.evaluate(out, num_samples=0)
+    with pytest.raises(ValueError, match="not a vaezoo run directory"):
+        training.evaluate(out / "checkpoints")
+
+
+def test_resume_continues_and_matches_an_uninterrupted_run(reference_run, tmp_path):
+    _, reference = reference_run
+    first = training.train(tiny_config(), tmp_path, epochs=1, verbose=0)
+    assert first["resumed_from"] is None and first["steps"] == 4
+    second = training.train(tiny_config(), tmp_path, epochs=2, verbose=0)
+    assert second["resumed_from"]["epoch"] == 1 and second["steps"] == 8
+    for key, values in reference["history"].items():
+        np.testing.assert_allclose(second["history"][key], values, rtol=1e-5, err_msg=key)
+    assert second["test"]["elbo"] == pytest.approx(reference["test"]["elbo"], rel=1e-5)
+
+
+def test_resume_from_a_mid_epoch_checkpoint(reference_run, tmp_path):
+    """Crash (an exception) after a step checkpoint; the resumed epoch ends identically."""
+    _, reference = reference_run
+    cfg = tiny_config(training={"checkpoint_every": 3})
+
+    class Crash(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if int(self.model.optimizer.iterations.numpy()) == 7:
+                raise RuntimeError("simulated crash")
+
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        training.train(cfg, tmp_path, verbose=0, callbacks=[Crash()])
+    latest = training.latest_checkpoint(tmp_path)
+    assert latest.name == "epoch-0001-batch-000002.ckpt.npz"      # step 6 = epoch 1, batch 2
+    resumed = training.train(cfg, tmp_path, verbose=0)
+    assert resumed["resumed_from"] == {"checkpoint": latest.name, "epoch": 1, "batch": 2,
+                                       "step": 6}
+    for key, values in reference["history"].items():
+        np.testing.assert_allclose(resumed["history"][key], values, rtol=1e-5, err_msg=key)
+
+
+def test_resume_refuses_another_config(reference_run, tmp_path):
+    training.train(tiny_config(training={"epochs": 1}), tmp_path, verbose=0)
+    other = tiny_config(model={"latent_dim": 3})
+    with pytest.raises(ValueError, match="holds a run of another config"):
+        training.train(other, tmp_path, verbose=0)
+    # --no-resume starts over in the same directory.
+    metrics = training.train(other, tmp_path, epochs=1, resume=False, verbose=0)
+    assert metrics["resumed_from"] is None
+
+
+class PoisonDecoder(keras.callbacks.Callback):
+    """Makes training diverge for real: NaN in a decoder weight at a given step."""
+
+    def __init__(self, step):
+        super().__init__()
+        self.at = step
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.optimizer.iterations.numpy()) == self.at:
+            kernel = self.model.decoder.trainable_variables[0]
+            kernel.assign(np.full(kernel.shape, np.nan, np.float32))
+
+
+def test_nan_guard_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    cfg = tiny_config(training={"epochs": 3})
+    with pytest.raises(training.TrainingDiverged) as info:
+        training.train(cfg, tmp_path, verbose=0, callbacks=[PoisonDecoder(step=5)])
+    message = str(info.value)
+    # Step 6 is the first step computed with the NaN decoder: its distortion is NaN.
+    assert "step 6" in message and "distortion = nan" in message
+    assert "rate" not in message.split(":")[1]           # the encoder is untouched
+    assert "clipnorm" in message
+    names = [p.name for p in training.list_checkpoints(tmp_path)]
+    assert names == ["epoch-0001-batch-000000.ckpt.npz"]
+    _, arrays = training.read_checkpoint(tmp_path / "checkpoints" / names[0])
+    assert all(np.isfinite(a).all() for a in arrays if a.dtype.kind == "f")
+    assert not (tmp_path / "model.keras").exists()
+    assert not (tmp_path / "metrics.json").exists()
+
+
+def test_nan_guard_as_a_plain_keras_callback():
+    import vaezoo
+    model = vaezoo.MLPVAE(latent_dim=2, hidden_units=(8,), image_shape=(6, 6, 1),
+                          binarization="dynamic")
+    model.compile(optimizer="adam")
+    guard = training.NonFiniteGuard()
+    images = np.random.default_rng(0).integers(0, 256, (32, 6, 6, 1), dtype=np.uint8)
+    model.fit(images, batch_size=8, epochs=2, verbose=0,
+              callbacks=[guard, PoisonDecoder(step=2)])
+    assert guard.step == 3 and "step 3" in guard.failure
+    assert int(model.optimizer.iterations.numpy()) == 3          # stopped at once
+
+
+def test_checkpoint_files(tmp_path):
+    import vaezoo
+    model = vaezoo.MLPVAE(latent_dim=2, hidden_units=(8,), image_shape=(6, 6, 1))
+    model.compile(optimizer="adam")
+    model.optimizer.build(model.trainable_variables)
+    path = training.save_checkpoint(tmp_path / "a.ckpt.npz", model, {"epoch": 1, "step": 0})
+    assert not [p for p in tmp_path.iterdir() if p.name != "a.ckpt.npz"]    # no temp left over
+    meta = training.restore_checkpoint(path, model)
+    assert meta["epoch"] == 1
+    # Truncated file: a clear error, not a zipfile trace.
+    data = path.read_bytes()
+    (tmp_path / "cut.ckpt.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="unreadable"):
+        training.read_checkpoint(tmp_path / "cut.ckpt.npz")
+    # Another architecture.
+    other = vaezoo.MLPVAE(latent_dim=3, hidden_units=(8,), image_shape=(6, 6, 1))
+    other.compile(optimizer="adam")
+    other.optimizer.build(other.trainable_variables)
+    with pytest.raises(ValueError, match="different model or optimizer"):
+        training.restore_checkpoint(path, other)
+    # Non-finite weights are never written.
+    model.decoder.trainable_variables[0].assign(
+        np.full(model.decoder.trainable_variables[0].shape, np.inf, np.float32))
+    with pytest.raises(training.TrainingDiverged, match="not finite"):
+        training.save_checkpoint(path, model, {"epoch": 2, "step": 0})
+    assert training.read_checkpoint(path)[0]["epoch"] == 1             # the old one is intact
+
+
+def test_atomic_write_leaves_the_old_file_on_failure(tmp_path):
+    target = tmp_path / "f.txt"
+    target.write_text("old")
+
+    def failing(tmp):
+        Path(tmp).write_text("half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        training.atomic_write(target, failing)
+    assert target.read_text() == "old" and os.listdir(tmp_path) == ["f.txt"]
+
+
+def test_epoch_seed_depends_only_on_seed_and_epoch():
+    assert training.epoch_seed(0, 1) == training.epoch_seed(0, 1)
+    assert len({training.epoch_seed(s, e) for s in range(3) for e in range(5)}) == 15
+
+
+def test_optimizer_and_clipnorm_from_config(tmp_path):
+    cfg = tiny_config(optimizer={"clipnorm": 1.0}, training={"epochs": 1})
+    training.train(cfg, tmp_path, verbose=0)
+    saved = config_lib.load_config(tmp_path / "config.toml")
+    assert saved["optimizer"]["clipnorm"] == 1.0
+    assert config_lib.optimizer_from_config(saved).clipnorm == 1.0
+
+
+@pytest.mark.parametrize("tables, match", [
+    ({"data": {"batch_size": 0}}, "batch_size"),
+    ({"model": {"latent_dim": 0}}, "latent_dim"),
+    ({"evaluation": {"num_importance_samples": 0}}, "num_importance_samples"),
+    ({"optimizer": {"name": "adamm"}}, "adam"),
+    ({"model": {"likelihood": "bernouli"}}, "bernoulli"),
+])
+def test_bad_configs_are_clear_errors(tmp_path, tables, match):
+    with pytest.raises(ValueError, match=match):
+        training.train(tiny_config(**tables), tmp_path, verbose=0)
+
+
+def test_epochs_must_be_positive(tmp_path):
+    with pytest.raises(ValueError, match="epochs must be a positive integer"):
+        training.train(tiny_config(), tmp_path, epochs=0, verbose=0)
+
+
+# ---------------------------------------------------------------------- SIGKILL and resume
+TINY_TOML = """
+description = "tiny run for the kill-and-resume test"
+[model]
+class = "MLPVAE"
+latent_dim = 2
+hidden_units = [16]
+likelihood = "bernoulli"
+binarization = "dynamic"
+[data]
+dataset = "fashion_mnist"
+train_split = "train[:256]"
+test_split = "test[:64]"
+batch_size = 32
+shuffle_buffer = 256
+[optimizer]
+name = "adam"
+learning_rate = 0.003
+[training]
+epochs = 4
+seed = 5
+checkpoint_every = 3
+[evaluation]
+num_importance_samples = 4
+"""
+
+
+def _vaezoo_train(config, out, **popen):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.Popen(
+        [sys.executable, "-m", "vaezoo.cli", "train", str(config), "--out", str(out),
+         "--deterministic", "-v", "2"], env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, **popen)
+
+
+@pytest.mark.slow
+def test_sigkill_at_a_random_time_then_resume_gives_the_same_metrics(tmp_path):
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY_TOML)
+    started = time.time()
+    reference = _vaezoo_train(config, tmp_path / "reference")
+    output = reference.communicate(timeout=900)[0]
+    assert reference.returncode == 0, output
+    ref_metrics = json.loads((tmp_path / "reference" / "metrics.json").read_text())
+
+    out = tmp_path / "killed"
+    victim = _vaezoo_train(config, out)
+    # Kill at a random moment once training has started (the first checkpoint appears):
+    # mid-step, mid-checkpoint-write, during validation, whatever comes.
+    deadline = time.time() + 600
+    while not training.list_checkpoints(out) and victim.poll() is None:
+        assert time.time() < deadline
+        time.sleep(0.05)
+    time.sleep(random.uniform(0.0, 2.0))
+    victim.send_signal(signal.SIGKILL)
+    victim.communicate(timeout=60)
+    killed_at = training.latest_checkpoint(out)
+    print(f"killed after checkpoint {killed_at.name} (returncode {victim.returncode})")
+    assert victim.returncode == -signal.SIGKILL, "the run ended before the kill; rerun"
+    assert not (out / "metrics.json").exists()
+
+    resumed = _vaezoo_train(config, out)
+    output = resumed.communicate(timeout=900)[0]
+    assert resumed.returncode == 0, output
+    assert "resuming" in output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["resumed_from"] is not None
+    for key in ("train", "test", "history", "steps", "epochs"):
+        assert metrics[key] == ref_metrics[key], key                # exactly equal
+    print(f"kill-and-resume test took {time.time() - started:.0f} s")

@@ -1,0 +1,339 @@
+"""The zoo registry: list, build, load (verified by sha256), and the shipped entries' cards."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import vaezoo
+from vaezoo import config, zoo
+
+#: Entries the zoo issue requires to ship pretrained (others are checked as they land).
+REQUIRED_PRETRAINED = ("mlp_vae_fashion_mnist", "conv_vae_fashion_mnist")
+PRETRAINED = sorted(zoo.pretrained_entries())
+
+TINY = {
+    "description": "tiny test entry",
+    "model": {"class": "MLPVAE", "latent_dim": 2, "hidden_units": [8], "likelihood": "bernoulli",
+              "binarization": "static"},
+    "data": {"dataset": "fashion_mnist", "batch_size": 4},
+    "training": {"epochs": 1},
+}
+
+
+def images(n=6, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, size=(n, 28, 28, 1), dtype=np.uint8)
+
+
+def deterministic_outputs(model, x):
+    xs, _ = model.preprocess(x)
+    return model.encode(xs).mean().numpy(), model.reconstruct(x).numpy()
+
+
+@pytest.fixture
+def tiny_entry(tmp_path):
+    """A pretrained-style entry written by ``zoo.write_entry`` into tmp_path."""
+    model = config.model_from_config(config.load_config(TINY))
+    return zoo.write_entry(model, TINY, tmp_path / "tiny_vae_fashion_mnist",
+                           metadata={"metrics": {"test_log_likelihood": -1.0}}), model
+
+
+# ---------------------------------------------------------------------- list / build
+def test_list_models_has_every_config_with_metadata():
+    models = vaezoo.list_models()
+    assert set(config.zoo_config_names()) <= set(models)
+    for name, meta in models.items():
+        assert isinstance(meta["description"], str) and meta["description"], name
+        assert isinstance(meta["pretrained"], bool)
+        assert meta["pretrained"] == (name in PRETRAINED)
+        if meta["pretrained"]:
+            metrics = meta["metrics"]
+            for key in ("test_log_likelihood", "num_importance_samples", "test_elbo"):
+                assert key in metrics, (name, key)
+            assert metrics["test_elbo"] <= metrics["test_log_likelihood"] + 1e-6
+            assert "files" not in meta
+
+
+def test_build_gives_an_untrained_built_model():
+    model = vaezoo.build("mlp_vae_fashion_mnist")
+    assert type(model) is vaezoo.MLPVAE and model.image_shape == (28, 28, 1)
+    assert model.count_params() == 784 * 500 + 500 + 500 * 500 + 500 + 500 * 100 + 100 + (
+        50 * 500 + 500 + 500 * 500 + 500 + 500 * 784 + 784)
+    assert getattr(model, "optimizer", None) is None  # not compiled
+    other = vaezoo.build(config.ZOO_CONFIG_DIR / "conv_vae_fashion_mnist.toml")
+    assert type(other) is vaezoo.ConvVAE
+
+
+@pytest.mark.parametrize("call", [vaezoo.build, vaezoo.load])
+def test_unknown_name_lists_close_matches(call):
+    with pytest.raises(ValueError, match="unknown zoo entry 'conv_vae_fashionmnist'.*"
+                                         "'conv_vae_fashion_mnist'"):
+        call("conv_vae_fashionmnist")
+
+
+def test_load_of_an_entry_without_weights_says_build():
+    untrained = sorted(set(config.zoo_config_names()) - set(PRETRAINED))
+    assert untrained, "every entry is pretrained; nothing to check here"
+    with pytest.raises(ValueError, match=r"no pretrained weights.*vaezoo\.build"):
+        vaezoo.load(untrained[0])
+
+
+# ---------------------------------------------------------------------- load and verify
+def test_write_then_load_gives_the_same_model(tiny_entry):
+    directory, model = tiny_entry
+    card = json.loads((directory / zoo.METADATA_FILENAME).read_text())
+    assert set(card["files"]) == {"config.toml", "model.weights.h5"}
+    assert card["num_parameters"] == model.count_params()
+    loaded = vaezoo.load(directory)
+    assert type(loaded) is type(model)
+    for a, b in zip(deterministic_outputs(model, images()), deterministic_outputs(loaded,
+                                                                                  images())):
+        np.testing.assert_array_equal(a, b)
+    shipped = config.load_config(directory / "config.toml")
+    assert shipped["model"]["image_shape"] == [28, 28, 1]
+    assert shipped["name"] == "tiny_vae_fashion_mnist"
+
+
+def test_a_registered_entry_is_listed_and_loaded_by_name(tiny_entry, monkeypatch):
+    directory, model = tiny_entry
+    monkeypatch.setattr(zoo, "PRETRAINED_DIR", directory.parent)
+    monkeypatch.setattr(config, "PRETRAINED_DIR", directory.parent)
+    models = vaezoo.list_models()
+    assert models["tiny_vae_fashion_mnist"]["pretrained"] is True
+    assert models["tiny_vae_fashion_mnist"]["metrics"]["test_log_likelihood"] == -1.0
+    loaded = vaezoo.load("tiny_vae_fashion_mnist")
+    np.testing.assert_array_equal(deterministic_outputs(model, images())[0],
+                                  deterministic_outputs(loaded, images())[0])
+
+
+def _flip_byte(path, offset):
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage", ["flip_weights", "truncate_weights", "edit_config",
+                                    "delete_weights", "swap_weights"])
+def test_checksum_mismatch_is_refused_before_use(tiny_entry, tmp_path, damage):
+    directory, _ = tiny_entry
+    copy = shutil.copytree(directory, tmp_path / "copy" / directory.name)
+    weights = copy / "model.weights.h5"
+    if damage == "flip_weights":
+        _flip_byte(weights, weights.stat().st_size // 2)
+    elif damage == "truncate_weights":
+        weights.write_bytes(weights.read_bytes()[:100])
+    elif damage == "edit_config":
+        cfg = copy / "config.toml"
+        cfg.write_text(cfg.read_text().replace("latent_dim = 2", "latent_dim = 3"))
+    elif damage == "delete_weights":
+        weights.unlink()
+    else:  # weights of another model of the same architecture
+        other = config.model_from_config(config.load_config(TINY))
+        other.save_weights(str(weights))
+    with pytest.raises(zoo.ChecksumError, match="Refusing|refusing|missing|incomplete"):
+        vaezoo.load(copy)
+    with pytest.raises(ValueError):  # ChecksumError is a ValueError
+        zoo.verify(copy)
+
+
+def test_card_without_checksums_is_refused(tiny_entry, tmp_path):
+    directory, _ = tiny_entry
+    copy = shutil.copytree(directory, tmp_path / "nocheck")
+    card = json.loads((copy / "metadata.json").read_text())
+    del card["files"]["model.weights.h5"]
+    (copy / "metadata.json").write_text(json.dumps(card))
+    with pytest.raises(zoo.ChecksumError, match="no sha256 for model.weights.h5"):
+        vaezoo.load(copy)
+    (copy / "metadata.json").write_text("{not json")
+    with pytest.raises(ValueError, match="unreadable model card"):
+        vaezoo.load(copy)
+
+
+def test_run_directory_loads(tiny_entry, tmp_path):
+    """A `vaezoo train` directory: config.toml with model.weights.h5, or model.keras."""
+    _, model = tiny_entry
+    run = tmp_path / "run"
+    run.mkdir()
+    config.save_config(config.load_config(TINY), run / "config.toml")
+    model.save_weights(str(run / "model.weights.h5"))
+    loaded = vaezoo.load(run)
+    np.testing.assert_array_equal(deterministic_outputs(model, images())[1],
+                                  deterministic_outputs(loaded, images())[1])
+    keras_run = tmp_path / "keras_run"
+    keras_run.mkdir()
+    model.save(str(keras_run / "model.keras"))
+    loaded = vaezoo.load(keras_run)
+    assert type(loaded) is type(model)
+    np.testing.assert_array_equal(deterministic_outputs(model, images())[1],
+                                  deterministic_outputs(loaded, images())[1])
+
+
+def test_weights_of_another_architecture_are_a_clear_error(tiny_entry, tmp_path):
+    _, model = tiny_entry
+    run = tmp_path / "run"
+    run.mkdir()
+    config.save_config(config.load_config(
+        {**TINY, "model": {**TINY["model"], "hidden_units": [16]}}), run / "config.toml")
+    model.save_weights(str(run / "model.weights.h5"))
+    with pytest.raises(ValueError, match="another architecture"):
+        vaezoo.load(run)
+
+
+def test_not_a_model_directory(tmp_path):
+    with pytest.raises(ValueError, match="not a vaezoo model directory"):
+        vaezoo.load(tmp_path)
+    with pytest.raises(ValueError, match="is not a directory"):
+        vaezoo.load(str(tmp_path / "missing"))
+
+
+# ---------------------------------------------------------------------- shipped entries
+def test_required_entries_are_shipped():
+    missing = [n for n in REQUIRED_PRETRAINED if n not in PRETRAINED]
+    assert not missing, f"pretrained entries not shipped yet: {missing}"
+
+
+def test_shipped_weights_stay_under_30_mb():
+    total = sum(f.stat().st_size for d in zoo.pretrained_entries().values()
+                for f in d.iterdir() if f.is_file())
+    assert total < 30 * 2**20, f"pretrained entries take {total / 2**20:.1f} MB"
+
+
+def _card(name):
+    return json.loads((zoo.pretrained_entries()[name] / "metadata.json").read_text())
+
+
+def _test_data(card, split):
+    from vaezoo import data
+    return data.load(card["dataset"], split, source=card.get("data_source", "auto"),
+                     verbose=False).batch(500)
+
+
+@pytest.mark.parametrize("name", PRETRAINED)
+def test_pretrained_card_is_complete(name):
+    card = _card(name)
+    for key in ("description", "dataset", "train_split", "test_split", "binarization",
+                "binarization_seed", "epochs", "training_time_seconds", "machine",
+                "num_parameters", "versions", "files", "metrics", "subset_check"):
+        assert key in card, key
+    metrics = card["metrics"]
+    for key in ("test_log_likelihood", "test_log_likelihood_stderr", "num_importance_samples",
+                "num_test_examples", "test_elbo"):
+        assert isinstance(metrics[key], (int, float)), key
+    assert 0 < metrics["test_log_likelihood_stderr"] < 5
+    assert (zoo.pretrained_entries()[name] / "samples.png").is_file()
+
+
+@pytest.mark.parametrize("name", PRETRAINED)
+def test_pretrained_metric_is_reproduced_on_a_subset(name):
+    """Re-measure log p(x) on the card's subset (500 test images, 100 samples).
+
+    1. Same images, samples and seed as the card's ``subset_check``: the estimate
+       is a deterministic function of the weights, so it matches to float
+       round-off (0.05 nats allows for a different summation order).
+    2. The subset mean agrees with the card's whole-test-set value: the subset
+       is a sample of the test set, so the difference is within 4 standard
+       errors of the subset mean, plus the card's measured gap between the
+       100- and the full-sample estimate on that subset (the bound is looser
+       with fewer samples, by at most that gap up to noise).
+    """
+    card = _card(name)
+    check = card["subset_check"]
+    model = vaezoo.load(name)
+    got = vaezoo.evaluation.log_likelihood(model, _test_data(card, check["split"]),
+                                           num_samples=check["num_importance_samples"],
+                                           seed=check["seed"], progress=False)
+    print(f"{name}: re-measured {got['log_likelihood']:.3f} +- {got['stderr']:.3f} "
+          f"(card subset {check['log_likelihood']:.3f}, "
+          f"card full {card['metrics']['test_log_likelihood']:.3f})")
+    assert got["num_examples"] == check["num_examples"]
+    assert abs(got["log_likelihood"] - check["log_likelihood"]) < 0.05
+    gap = max(check["log_likelihood_full_samples"] - check["log_likelihood"], 0.0)
+    full = card["metrics"]["test_log_likelihood"]
+    assert abs(got["log_likelihood"] + gap - full) < 4 * got["stderr"] + 0.1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", PRETRAINED)
+def test_pretrained_metric_is_reproduced_on_the_whole_test_set(name):
+    """The card's test log-likelihood, re-measured with its sample count and a new seed."""
+    card = _card(name)
+    metrics = card["metrics"]
+    model = vaezoo.load(name)
+    got = vaezoo.evaluation.log_likelihood(model, _test_data(card, card["test_split"]),
+                                           num_samples=metrics["num_importance_samples"],
+                                           seed=12345, progress=False)
+    print(f"{name}: re-measured {got['log_likelihood']:.3f} +- {got['stderr']:.3f}, card "
+          f"{metrics['test_log_likelihood']:.3f} +- {metrics['test_log_likelihood_stderr']:.3f}")
+    assert got["num_examples"] == metrics["num_test_examples"]
+    assert abs(got["log_likelihood"] - metrics["test_log_likelihood"]) < 1.0
+    if "test_accuracy" in metrics:
+        acc = vaezoo.evaluation.classification_accuracy(
+            model, _test_data(card, card["test_split"]))
+        assert abs(acc - metrics["test_accuracy"]) < 1e-3
+
+
+@pytest.mark.parametrize("name", PRETRAINED[:1])
+def test_load_in_a_fresh_process(name):
+    """`vaezoo.load` in a new interpreter, with the network blocked; prints the time."""
+    script = textwrap.dedent(f"""
+        import socket, time
+        def no_network(*args, **kwargs):
+            raise OSError("network access attempted")
+        socket.socket.connect = no_network
+        socket.create_connection = no_network
+        t = time.perf_counter()
+        import vaezoo
+        model = vaezoo.load({name!r})
+        print(f"LOAD_SECONDS {{time.perf_counter() - t:.2f}} {{model.count_params()}}")
+    """)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    line = [l for l in result.stdout.splitlines() if l.startswith("LOAD_SECONDS")][0]
+    print(f"{name}: {line}")
+    assert int(line.split()[2]) == _card(name)["num_parameters"]
+
+
+# ---------------------------------------------------------------------- the README table
+def _zoo_table():
+    import importlib.util
+    path = config.ZOO_CONFIG_DIR.parent / "benchmarks" / "zoo_table.py"
+    spec = importlib.util.spec_from_file_location("zoo_table", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_zoo_table_renders_the_cards(tiny_entry, monkeypatch):
+    directory, _ = tiny_entry
+    card = json.loads((directory / "metadata.json").read_text())
+    card["metrics"] = {"test_log_likelihood": -241.234, "test_log_likelihood_stderr": 0.567,
+                       "num_importance_samples": 1000, "test_elbo": -245.0}
+    card.update(dataset="fashion_mnist", test_split="test", binarization="static",
+                binarization_seed=0, epochs=10, training_time_seconds=300.0)
+    (directory / "metadata.json").write_text(json.dumps(card))
+    monkeypatch.setattr(zoo, "PRETRAINED_DIR", directory.parent)
+    monkeypatch.setattr(config, "PRETRAINED_DIR", directory.parent)
+    table_module = _zoo_table()
+    table = table_module.render(vaezoo.list_models(), root=directory.parent)
+    row = [line for line in table.splitlines() if "`tiny_vae_fashion_mnist`" in line][0]
+    assert "-241.23 ± 0.57" in row and "| 1000 |" in row and "-245.00" in row
+    assert "static (seed 0)" in row and "5.0 min" in row and "samples.png" in row
+    assert "`mlp_vae_mnist`: " in table  # a config without weights is listed below
+    readme = "# x\n\nintro\n\n## Figures\n\nfigs\n"
+    once = table_module.updated_readme(readme, table)
+    assert once.index("## Model zoo") < once.index("## Figures")
+    assert table_module.updated_readme(once, table) == once  # idempotent
+
+
+def test_readme_lists_every_pretrained_entry():
+    readme = (config.ZOO_CONFIG_DIR.parent / "README.md").read_text()
+    table = readme.split("<!-- zoo-table -->")[-1].split("<!-- /zoo-table -->")[0]
+    for name in PRETRAINED:
+        assert f"`{name}`" in table, f"{name} missing: run python benchmarks/zoo_table.py"

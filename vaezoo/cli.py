@@ -1,0 +1,355 @@
+"""The ``vaezoo`` command: thin over the library.
+
+    vaezoo list                                   the zoo entries
+    vaezoo train CONFIG [--epochs N] [--out DIR]  train a zoo entry or a config file
+    vaezoo evaluate DIR [--num-samples K]         re-evaluate a run directory
+    vaezoo sample NAME_OR_DIR -n 64 -o samples.png
+                                                  a grid of samples from a trained model
+    vaezoo plot NAME_OR_DIR --kind KIND -o out.png
+                                                  reconstructions, interpolation, traversal,
+                                                  manifold, latents, conditional, curves
+
+Each command is one small function ``_<command>(args)`` and one parser block
+in ``build_parser``. Wrong arguments exit with status 2 and argparse's usage
+message; a library error (``ValueError``, ``TypeError``, a diverged training)
+prints ``vaezoo: error: ...`` and exits with status 1, without a traceback
+(set ``VAEZOO_DEBUG=1`` to see it). TensorFlow is imported only by the
+commands that need it, so ``vaezoo --help`` is instant.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+EXIT_ERROR = 1
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _quiet_tf():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+# ---------------------------------------------------------------------- commands
+def _list(args):
+    from vaezoo import zoo
+    models = zoo.list_models()
+    if args.json:
+        print(json.dumps(models, indent=2, default=str))
+        return 0
+    width = max((len(n) for n in models), default=4)
+    print(f"{'name':<{width}}  pretrained  description")
+    for name, meta in sorted(models.items()):
+        mark = "yes" if meta.get("pretrained") else "-"
+        print(f"{name:<{width}}  {mark:<10}  {meta.get('description', '')}")
+    return 0
+
+
+def _train(args):
+    _quiet_tf()
+    from vaezoo import training
+    cfg = training.resolve_config(args.config)
+    out = args.out or os.path.join("runs", cfg.get("name") or "run")
+    metrics = training.train(cfg, out, epochs=args.epochs, resume=args.resume,
+                             strategy=args.strategy, deterministic=args.deterministic,
+                             verbose=args.verbose)
+    test = metrics["test"]
+    print(f"vaezoo: {cfg.get('name')}: test log p(x) = {test['log_likelihood']:.2f} "
+          f"± {test['stderr']:.2f} nats (K = {test['num_importance_samples']}, "
+          f"{test['bits_per_dim']:.4f} bits/dim), test ELBO = {test['elbo']:.2f}, "
+          f"train ELBO = {metrics['train']['elbo']:.2f}; {metrics['epochs']} epochs in "
+          f"{metrics['train_time_s']:.0f} s; run in {out}")
+    return 0
+
+
+def _evaluate(args):
+    _quiet_tf()
+    from vaezoo import training
+    result = training.evaluate(args.run_dir, num_samples=args.num_samples,
+                               max_examples=args.max_examples, verbose=args.verbose)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"vaezoo: {args.run_dir}: test log p(x) = {result['log_likelihood']:.2f} "
+              f"± {result['stderr']:.2f} nats (K = {result['num_importance_samples']}, "
+              f"{result['num_examples']} examples, {result['bits_per_dim']:.4f} bits/dim), "
+              f"test ELBO = {result['elbo']:.2f} (rate {result['rate']:.2f}, distortion "
+              f"{result['distortion']:.2f})")
+    return 0
+
+
+def _model_and_data_name(name_or_dir):
+    """(the trained model, the name of its data set from its config)."""
+    from vaezoo import config as config_lib
+    from vaezoo import zoo
+    model = zoo.load(name_or_dir)
+    try:
+        dataset = config_lib.load_config(name_or_dir)["data"]["dataset"]
+    except ValueError:  # e.g. a run directory holding only model.keras
+        dataset = "fashion_mnist"
+    return model, dataset
+
+
+def _test_data(dataset, n, seed):
+    """``n`` test images and labels of ``dataset``, chosen at random with ``seed``."""
+    import numpy as np
+
+    from vaezoo import data
+    images, labels = data.load_arrays(dataset, "test", verbose=False)
+    keep = np.sort(np.random.default_rng(seed).choice(len(images), min(n, len(images)),
+                                                      replace=False))
+    return images[keep], labels[keep]
+
+
+def _class_names(dataset):
+    from vaezoo import data
+    try:
+        return list(data.info(dataset)["class_names"]) or None
+    except Exception:  # noqa: BLE001 - names are a nicety; numbers will do
+        return None
+
+
+def _sample(args):
+    _quiet_tf()
+    from vaezoo import plot, zoo
+    model = zoo.load(args.model)
+    plot.sample_grid(model, n=args.n, seed=args.seed, condition=args.condition,
+                     title=args.title, path=args.output)
+    print(f"vaezoo: wrote {args.n} samples of {args.model} to {args.output}")
+    return 0
+
+
+def _plot_reconstructions(model, dataset, args):
+    from vaezoo import plot
+    images, labels = _test_data(dataset, args.n or 16, args.seed)
+    return plot.reconstructions(model, (images, labels), title=args.title, path=args.output)
+
+
+def _plot_interpolation(model, dataset, args):
+    from vaezoo import plot
+    images, labels = _test_data(dataset, 2 * (args.n or 4), args.seed)
+    half = len(images) // 2
+    return plot.interpolation(model, (images[:half], labels[:half]),
+                              (images[half:], labels[half:]), steps=args.steps,
+                              method=args.method, title=args.title, path=args.output)
+
+
+def _plot_traversal(model, dataset, args):
+    from vaezoo import plot
+    images, labels = _test_data(dataset, 500, args.seed)  # the KL is averaged over these
+    return plot.traversal(model, (images[:1], labels[:1]), dims=args.n or 8, steps=args.steps,
+                          data=(images, labels), title=args.title, path=args.output)
+
+
+def _plot_manifold(model, dataset, args):
+    from vaezoo import plot
+    return plot.manifold(model, n=args.n or 20, condition=args.condition, title=args.title,
+                         path=args.output)
+
+
+def _plot_latents(model, dataset, args):
+    from vaezoo import plot
+    images, labels = _test_data(dataset, args.n or 2000, args.seed)
+    return plot.latent_scatter(model, (images, labels), class_names=_class_names(dataset),
+                               title=args.title, path=args.output)
+
+
+def _plot_conditional(model, dataset, args):
+    from vaezoo import plot
+    return plot.conditional_grid(model, n_per_class=args.n or 8, seed=args.seed,
+                                 class_names=_class_names(dataset), title=args.title,
+                                 path=args.output)
+
+
+PLOT_KINDS = {
+    "reconstructions": (_plot_reconstructions, "test images above their reconstructions "
+                                               "(-n images, default 16)"),
+    "interpolation": (_plot_interpolation, "paths in latent space between pairs of test "
+                                           "images (-n pairs, default 4; --method, --steps)"),
+    "traversal": (_plot_traversal, "one row per latent dimension, most informative (KL) first "
+                                   "(-n dimensions, default 8; --steps)"),
+    "manifold": (_plot_manifold, "decoder over a grid of prior quantiles, 2-D latents only "
+                                 "(-n per axis, default 20)"),
+    "latents": (_plot_latents, "latent means of test images coloured by class, PCA above 2-D "
+                               "(-n images, default 2000)"),
+    "conditional": (_plot_conditional, "samples per class of a conditional model "
+                                       "(-n per class, default 8)"),
+    "curves": (None, "training curves from the run's metrics.json (needs no model)"),
+}
+
+
+def _training_history(name_or_dir):
+    """The metrics.json of a run directory, or the history in a pretrained entry's card."""
+    from pathlib import Path
+
+    from vaezoo import zoo
+    directory = Path(name_or_dir)
+    if not directory.is_dir():
+        entries = zoo.pretrained_entries()
+        if name_or_dir not in entries:
+            raise ValueError(f"{name_or_dir!r} is neither a run directory nor a pretrained "
+                             f"entry ({', '.join(entries) or 'none shipped'}); --kind curves "
+                             f"needs the metrics.json that `vaezoo train` writes")
+        directory = entries[name_or_dir]
+    for filename in ("metrics.json", zoo.METADATA_FILENAME):
+        path = directory / filename
+        if path.is_file():
+            record = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(record, dict) and record.get("history"):
+                return record
+    raise ValueError(f"{directory} holds no training history (a metrics.json or a model card "
+                     f"with a 'history'); --kind curves needs a run written by `vaezoo train`")
+
+
+def _plot(args):
+    _quiet_tf()
+    from vaezoo import plot
+    if args.kind == "curves":
+        plot.training_curves(_training_history(args.model), title=args.title, path=args.output)
+    else:
+        model, dataset = _model_and_data_name(args.model)
+        PLOT_KINDS[args.kind][0](model, dataset, args)
+    print(f"vaezoo: wrote the {args.kind} plot of {args.model} to {args.output}")
+    return 0
+
+
+# ---------------------------------------------------------------------- the parser
+def _add(sub, name, func, help, examples):
+    parser = sub.add_parser(name, help=help, description=help,
+                            epilog="examples:\n" + "\n".join(f"  {e}" for e in examples),
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.set_defaults(func=func)
+    return parser
+
+
+def _verbosity(parser):
+    parser.add_argument("-v", "--verbose", type=int, choices=(0, 1, 2), default=1,
+                        help="0 silent, 1 progress bars (default), 2 one line per epoch")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="vaezoo", description="Variational autoencoders for Keras 3 on TFP: train, "
+        "evaluate and browse the zoo.", formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  vaezoo list\n  vaezoo train mlp_vae_fashion_mnist --out runs/mlp\n"
+               "  vaezoo evaluate runs/mlp --num-samples 1000\n"
+               "  vaezoo sample mlp_vae_fashion_mnist -n 64 -o samples.png\n"
+               "  vaezoo plot runs/mlp --kind traversal -o traversal.png\n\n"
+               "Run `vaezoo COMMAND --help` for the options of a command.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = _add(sub, "list", _list, "list the zoo entries (configs and pretrained models)",
+             ["vaezoo list", "vaezoo list --json"])
+    p.add_argument("--json", action="store_true", help="print the metadata as JSON")
+
+    p = _add(sub, "train", _train,
+             "train a zoo entry or a config file; resumes from the last checkpoint in --out",
+             ["vaezoo train mlp_vae_fashion_mnist --out runs/mlp",
+              "vaezoo train my_config.toml --epochs 3 --out runs/test --deterministic",
+              "vaezoo train runs/mlp/config.toml --out runs/mlp --epochs 20   # continue",
+              "vaezoo train mlp_vae_fashion_mnist --out runs/mlp --no-resume  # start over"])
+    p.add_argument("config", metavar="CONFIG",
+                   help="a zoo entry name (see `vaezoo list`) or the path of a .toml config")
+    p.add_argument("--epochs", type=_positive_int, metavar="N",
+                   help="total epochs (default: the config's [training] epochs)")
+    p.add_argument("--out", metavar="DIR", help="run directory (default: runs/<config name>)")
+    p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
+                   help="resume from the newest checkpoint in DIR (default) or start over")
+    p.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None,
+                   help="deterministic ops, so a resumed run ends exactly like an "
+                        "uninterrupted one (slower: no XLA); default: the config's "
+                        "[training] deterministic")
+    p.add_argument("--strategy", metavar="NAME",
+                   help="tf.distribute strategy, e.g. mirrored (default: none)")
+    _verbosity(p)
+
+    p = _add(sub, "evaluate", _evaluate,
+             "re-evaluate a run directory: test ELBO and importance-sampled log p(x)",
+             ["vaezoo evaluate runs/mlp", "vaezoo evaluate runs/mlp --num-samples 5000 --json"])
+    p.add_argument("run_dir", metavar="DIR", help="a run directory written by `vaezoo train`")
+    p.add_argument("--num-samples", type=_positive_int, metavar="K",
+                   help="importance samples per example (default: the config's "
+                        "[evaluation] num_importance_samples)")
+    p.add_argument("--max-examples", type=_positive_int, metavar="N",
+                   help="evaluate at most N test examples")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    _verbosity(p)
+
+    p = _add(sub, "sample", _sample,
+             "draw images from a trained model (a pretrained entry or a run directory) "
+             "into a PNG grid",
+             ["vaezoo sample mlp_vae_fashion_mnist -n 64 -o samples.png",
+              "vaezoo sample runs/mlp -n 16 -o runs/mlp/more_samples.png --seed 3",
+              "vaezoo sample runs/cvae -n 8 -o shirts.png --condition 6   # one class"])
+    p.add_argument("model", metavar="NAME_OR_DIR",
+                   help="a pretrained entry (see `vaezoo list`) or a `vaezoo train` run directory")
+    p.add_argument("-n", type=_positive_int, default=64, metavar="N",
+                   help="number of images (default 64)")
+    p.add_argument("-o", "--output", required=True, metavar="PNG", help="the PNG to write")
+    p.add_argument("--seed", type=int, default=0, help="seed of the samples (default 0)")
+    p.add_argument("--condition", type=int, metavar="LABEL",
+                   help="class label to condition on (conditional models only; default: "
+                        "cycle through the classes)")
+    p.add_argument("--title", help="figure title (default: the model's name)")
+
+    kinds = "\n".join(f"  {k:<16} {h}" for k, (_, h) in PLOT_KINDS.items())
+    p = _add(sub, "plot", _plot,
+             "pictures of a trained model; test images come from the data set its config "
+             "names\n\nkinds:\n" + kinds,
+             ["vaezoo plot mlp_vae_fashion_mnist --kind reconstructions -o recon.png",
+              "vaezoo plot runs/mlp --kind interpolation --method slerp -n 3 -o interp.png",
+              "vaezoo plot runs/mlp --kind traversal -n 10 -o traversal.png",
+              "vaezoo plot runs/mlp2d --kind manifold -n 15 -o manifold.png",
+              "vaezoo plot runs/mlp --kind latents -o latents.png",
+              "vaezoo plot runs/cvae --kind conditional -o classes.png",
+              "vaezoo plot runs/mlp --kind curves -o curves.png"])
+    p.add_argument("model", metavar="NAME_OR_DIR",
+                   help="a pretrained entry (see `vaezoo list`) or a `vaezoo train` run directory")
+    p.add_argument("--kind", required=True, choices=tuple(PLOT_KINDS), metavar="KIND",
+                   help="one of: " + ", ".join(PLOT_KINDS))
+    p.add_argument("-o", "--output", required=True, metavar="PNG", help="the PNG to write")
+    p.add_argument("-n", type=_positive_int, metavar="N",
+                   help="how many (images, pairs, dimensions, grid points or samples per "
+                        "class, by kind; see above)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the chosen test images and of samples (default 0)")
+    p.add_argument("--method", choices=("linear", "slerp"), default="linear",
+                   help="interpolation path (default linear)")
+    p.add_argument("--steps", type=_positive_int, default=10, metavar="N",
+                   help="points per interpolation or traversal row (default 10)")
+    p.add_argument("--condition", type=int, metavar="LABEL",
+                   help="class label for --kind manifold of a conditional model")
+    p.add_argument("--title", help="figure title")
+
+    return parser
+
+
+def main(argv=None):
+    """Entry point of the ``vaezoo`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("vaezoo: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - library errors become one line
+        from vaezoo.training import TrainingDiverged
+        if os.environ.get("VAEZOO_DEBUG") or not isinstance(
+                e, (ValueError, TypeError, FileNotFoundError, TrainingDiverged)):
+            raise
+        print(f"vaezoo: error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

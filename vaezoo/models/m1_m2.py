@@ -1,0 +1,182 @@
+r"""M1+M2 (Kingma, Rezende, Mohamed & Welling 2014, section 3.2.3): M2 on M1's latent space.
+
+M1 is a VAE (here ``vaezoo.MLPVAE``) trained on all images, labeled or not; its
+approximate posterior means z1 = E_{q(z1|x)}[z1] are new features. M2
+(``vaezoo.SemiSupervisedVAE``) then models those features with a Gaussian
+likelihood p(z1|y, z2), a classifier q(y|z1) and an encoder q(z2|z1, y):
+
+    x  --M1 encoder-->  z1 = mean of q(z1|x)  --M2-->  q(y|z1), q(z2|z1,y), p(z1|y,z2)
+
+The features enter M2 as "images" of shape (1, 1, D), mapped into (0, 1) (vaezoo
+models take pixel values in [0, 1]) by the standard normal CDF, the probability
+integral transform under M1's prior:
+
+    f(x) = Phi(E_{q(z1|x)}[z1]) = (1 + erf(mu(x) / sqrt(2))) / 2,
+
+a fixed, monotone, invertible map of the paper's features. Classification is
+argmax q(y | f(x)). Use ``train_m1_m2`` to run the whole recipe:
+
+    >>> x, y = vaezoo.data.semi_supervised_split(
+    ...     vaezoo.data.load_arrays("fashion_mnist", "train"), num_labels=100, seed=0)
+    >>> model = train_m1_m2(x, y, m1_epochs=10, m2_epochs=30)
+    >>> probabilities = model.classify(test_images)      # [N, 10]
+
+Batches: with 100 labels among 60 000 images a random batch holds almost no
+labeled example, so ``mixed_batches`` builds each batch from ``labeled_per_batch``
+labeled examples (cycled, reshuffled) and unlabeled ones; one epoch is one
+pass over the unlabeled examples.
+"""
+
+import json
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from vaezoo.models.mlp_vae import MLPVAE
+from vaezoo.models.semi_supervised_vae import SemiSupervisedVAE
+
+
+def _to_unit_interval(z):
+    """The standard normal CDF, elementwise: features in (0, 1)."""
+    return 0.5 * (1.0 + tf.math.erf(z / np.sqrt(2.0)))
+
+
+def mixed_batches(images, labels, batch_size=128, labeled_per_batch=32, seed=0):
+    """A tf.data.Dataset of (images, labels) batches mixing labeled and unlabeled examples.
+
+    Args:
+      images: array [N, ...].
+      labels: int array [N], -1 for unlabeled examples.
+      batch_size: examples per batch.
+      labeled_per_batch: how many of them are labeled (drawn cyclically from the
+        labeled examples, reshuffled at every pass).
+      seed: shuffling seed.
+
+    Returns:
+      a dataset of ``(images [batch_size, ...], labels [batch_size])``; its length
+      is one pass over the unlabeled examples.
+    """
+    labels = np.asarray(labels).astype(np.int64)
+    labeled = labels >= 0
+    if not labeled.any() or labeled.all():
+        raise ValueError("mixed_batches needs both labeled (label >= 0) and unlabeled "
+                         f"(label -1) examples; got {int(labeled.sum())} labeled of {len(labels)}")
+    if not 0 < labeled_per_batch < batch_size:
+        raise ValueError(f"labeled_per_batch must be in [1, batch_size - 1] = [1, {batch_size - 1}]; "
+                         f"got {labeled_per_batch}")
+    sup = tf.data.Dataset.from_tensor_slices((images[labeled], labels[labeled]))
+    sup = sup.shuffle(int(labeled.sum()), seed=seed).repeat().batch(labeled_per_batch)
+    unl = tf.data.Dataset.from_tensor_slices((images[~labeled], labels[~labeled]))
+    unl = unl.shuffle(int((~labeled).sum()), seed=seed + 1).batch(
+        batch_size - labeled_per_batch, drop_remainder=True)
+
+    def merge(a, b):
+        return tf.concat([a[0], b[0]], 0), tf.concat([a[1], b[1]], 0)
+
+    return tf.data.Dataset.zip((sup, unl)).map(merge).prefetch(tf.data.AUTOTUNE)
+
+
+class M1M2:
+    """M2 on the latent means of M1; classifies images with ``classify``.
+
+    Args:
+      m1: a trained ``MLPVAE`` (or any vaezoo VAE).
+      m2: a ``SemiSupervisedVAE`` built for features of shape (1, 1, m1.latent_dim).
+    """
+
+    def __init__(self, m1, m2):
+        if m2.image_shape is not None and tuple(m2.image_shape) != (1, 1, m1.latent_dim):
+            raise ValueError(f"m2 must be built for M1's features, image_shape (1, 1, "
+                             f"{m1.latent_dim}); got {m2.image_shape}")
+        self.m1, self.m2 = m1, m2
+
+    def features(self, images, batch_size=1000):
+        """Phi(M1's posterior means) of ``images`` (any M1 input format), [N, 1, 1, D] numpy."""
+        out = []
+        for start in range(0, len(images), batch_size):
+            x, _ = self.m1.preprocess(images[start:start + batch_size])
+            out.append(_to_unit_interval(self.m1.encode(x).mean()).numpy())
+        return np.concatenate(out)[:, None, None, :]
+
+    def preprocess(self, batch, training=False):
+        """Images (and labels) -> (M1 features, labels): what M2 and vaezoo.evaluation take."""
+        x, y = self.m1.preprocess(batch, training=training)
+        return _to_unit_interval(self.m1.encode(x).mean())[:, None, None, :], y
+
+    def classify(self, images):
+        """q(y | z1(x)): class probabilities [N, num_classes]."""
+        images = images if not tf.is_tensor(images) else images.numpy()
+        return self.m2.classify(self.features(images))
+
+    def save(self, directory):
+        os.makedirs(directory, exist_ok=True)
+        self.m1.save(os.path.join(directory, "m1.keras"))
+        self.m2.save(os.path.join(directory, "m2.keras"))
+        with open(os.path.join(directory, "m1_m2.json"), "w") as f:
+            json.dump({"format": "vaezoo.M1M2", "version": 1}, f)
+
+    @classmethod
+    def load(cls, directory):
+        return cls(keras.models.load_model(os.path.join(directory, "m1.keras")),
+                   keras.models.load_model(os.path.join(directory, "m2.keras")))
+
+
+def train_m1(images, *, epochs=10, batch_size=128, learning_rate=1e-3, seed=0, verbose=0,
+             **m1_kwargs):
+    """Stage 1: an ``MLPVAE`` (default 784-500-500-50, Bernoulli, dynamic binarization)
+    trained on all ``images`` (labels are not used)."""
+    keras.utils.set_random_seed(seed)
+    m1 = MLPVAE(**{"latent_dim": 50, "hidden_units": (500, 500), "likelihood": "bernoulli",
+                   "binarization": "dynamic", "seed": seed, **m1_kwargs})
+    m1.compile(optimizer=keras.optimizers.Adam(learning_rate))
+    ds = tf.data.Dataset.from_tensor_slices(images).shuffle(len(images), seed=seed)
+    m1.fit(ds.batch(batch_size), epochs=epochs, verbose=verbose)
+    return m1
+
+
+def train_m1_m2(images, labels, *, m1=None, m1_epochs=10, m2_epochs=30, m1_kwargs=None,
+                m2_kwargs=None, batch_size=128, labeled_per_batch=32, learning_rate=1e-3,
+                validation=None, patience=5, seed=0, verbose=0):
+    """The M1+M2 recipe end to end: train M1 on all images, then M2 on M1's features.
+
+    Args:
+      images: uint8 or float images [N, H, W, C].
+      labels: int [N], -1 for unlabeled examples (``vaezoo.data.semi_supervised_split``).
+      m1: an already trained M1 to reuse (then ``m1_epochs`` and ``m1_kwargs`` are unused).
+      m1_epochs, m2_epochs: epochs of each stage.
+      m1_kwargs: ``MLPVAE`` arguments (default: 784-500-500-50, Bernoulli, dynamic
+        binarization, as in the paper's M1).
+      m2_kwargs: ``SemiSupervisedVAE`` arguments (default: Gaussian likelihood with a
+        learned scale per feature (initially 0.1), hidden (500,), latent 50, alpha 10).
+      batch_size, labeled_per_batch: batch composition (see ``mixed_batches``).
+      learning_rate: Adam learning rate of both stages.
+      validation: optional labeled (images, labels) for early stopping of M2 on
+        validation accuracy (best weights restored).
+      patience: epochs without improvement before stopping.
+      seed: seed of shuffling and of the models' sampling.
+      verbose: Keras verbosity.
+
+    Returns:
+      an ``M1M2`` with ``classify(images)``.
+    """
+    keras.utils.set_random_seed(seed)
+    if m1 is None:
+        m1 = train_m1(images, epochs=m1_epochs, batch_size=batch_size,
+                      learning_rate=learning_rate, seed=seed, verbose=verbose, **(m1_kwargs or {}))
+    recipe = M1M2(m1, SemiSupervisedVAE(**{
+        "num_classes": int(np.max(labels)) + 1, "latent_dim": 50, "hidden_units": (500,),
+        "classifier_hidden_units": (500,), "likelihood": "gaussian_pixelwise", "alpha": 10.0,
+        "likelihood_kwargs": {"scale": 0.1}, "image_shape": (1, 1, m1.latent_dim), "seed": seed,
+        **(m2_kwargs or {})}))
+    feats = recipe.features(images)
+    recipe.m2.compile(optimizer=keras.optimizers.Adam(learning_rate))
+    callbacks, val = [], None
+    if validation is not None:
+        val = (recipe.features(validation[0]), np.asarray(validation[1]).astype(np.int64))
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor="val_accuracy", mode="max", patience=patience, restore_best_weights=True))
+    recipe.m2.fit(mixed_batches(feats, labels, batch_size, labeled_per_batch, seed),
+                  validation_data=val, validation_batch_size=1000, epochs=m2_epochs, callbacks=callbacks, verbose=verbose)
+    return recipe

@@ -1,0 +1,657 @@
+"""Training runs: a zoo config in, a run directory out, crash-safe and resumable.
+
+``train(config, out_dir)`` builds the model of a config's ``[model]`` table,
+loads its ``[data]`` with ``vaezoo.data.load``, compiles it with the
+``[optimizer]``, fits it for ``[training] epochs`` and writes the run
+directory::
+
+    out_dir/
+      config.toml          the resolved config (``vaezoo train out_dir/config.toml`` repeats it)
+      checkpoints/         epoch-0003.ckpt.npz ... (the last ``keep_checkpoints``)
+      metrics.json         train / test ELBO, test log p(x) (+ stderr, bits/dim, K), history
+      samples.png          samples from the prior (and reconstructions.png)
+      model.keras          the final model (loads in Keras safe mode)
+      model.weights.h5     its weights (``vaezoo.load(out_dir)`` reads them)
+
+Checkpoints
+-----------
+A checkpoint is one ``.npz`` archive (NumPy arrays only, read with
+``allow_pickle=False``) holding every model variable (weights *and* the state
+of the model's ``keras.random.SeedGenerator``), every optimizer variable
+(moments, learning rate, ``iterations``, from which KL warm-up derives its
+beta) and a JSON record: epoch, step, the per-epoch history, the cumulative
+training time, the running means of the current epoch's metrics and the
+number of batches of the epoch already done (for a checkpoint taken every
+``[training] checkpoint_every`` steps). The data order is a function of
+(seed, epoch) -- epoch ``e`` is shuffled with ``shuffle(seed=hash(seed, e))`` --
+so the record needs no iterator state: a resumed epoch skips the batches it
+already did. Each checkpoint is written atomically: to a temporary file in the
+same directory, flushed and fsync-ed, then ``os.replace``-d over its name, so a
+``SIGKILL`` at any moment leaves either the old or the new checkpoint, never a
+torn one.
+
+Resuming (the default) restores the newest checkpoint in ``out_dir`` and
+continues; with deterministic ops (``deterministic=True`` or ``[training]
+deterministic``: ``tf.config.experimental.enable_op_determinism``, which also
+makes Keras compile without XLA) the final metrics of a killed-and-resumed run
+equal an uninterrupted run's exactly.
+
+NaN guard
+---------
+``NonFiniteGuard`` stops training at the first step whose loss, rate or
+distortion is NaN or Inf, and ``train`` raises ``TrainingDiverged`` naming the
+step and the term. Checkpoints are only written from finite weights, so the
+last good checkpoint is never overwritten. ``[optimizer] clipnorm`` (or
+``global_clipnorm``, ``clipvalue``) clips the gradients.
+
+Example:
+  >>> from vaezoo import training
+  >>> metrics = training.train("mlp_vae_fashion_mnist", "runs/mlp", epochs=10)
+  >>> metrics["test"]["log_likelihood"]
+  >>> training.evaluate("runs/mlp", num_samples=5000)
+"""
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+CHECKPOINT_DIR = "checkpoints"
+CONFIG_FILE = "config.toml"
+METRICS_FILE = "metrics.json"
+EVALUATION_FILE = "evaluation.json"
+SAMPLES_FILE = "samples.png"
+RECONSTRUCTIONS_FILE = "reconstructions.png"
+KERAS_FILE = "model.keras"
+WEIGHTS_FILE = "model.weights.h5"
+_CKPT_FORMAT = "vaezoo-checkpoint-1"
+GUARDED_TERMS = ("rate", "distortion", "loss")
+
+
+class TrainingDiverged(RuntimeError):
+    """Training produced a NaN or Inf loss term; the last good checkpoint is kept."""
+
+
+# ---------------------------------------------------------------------- atomic files
+def _current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
+def _fsync_dir(directory):
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path, write, suffix=""):
+    """Write ``path`` atomically: ``write(tmp_path)``, fsync, then ``os.replace``.
+
+    ``suffix`` is the ending the temporary file needs (Keras insists on
+    ``.keras`` / ``.weights.h5``).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)     # mkstemp makes 0600 files; use the usual mode
+        with open(tmp, "rb+") as f:
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def _write_text(path, text):
+    def write(tmp):
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+    return atomic_write(path, write)
+
+
+def _write_json(path, obj):
+    return _write_text(path, json.dumps(_jsonable(obj), indent=2, sort_keys=False) + "\n")
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return obj
+
+
+# ---------------------------------------------------------------------- checkpoints
+def _variable_arrays(variables):
+    return [np.asarray(v.numpy()) for v in variables]
+
+
+def save_checkpoint(path, model, record):
+    """Atomically write the model's and optimizer's variables and ``record`` (a dict)."""
+    model_vars, opt_vars = list(model.variables), list(model.optimizer.variables)
+    arrays = _variable_arrays(model_vars) + _variable_arrays(opt_vars)
+    bad = [v.path for v, a in zip(model_vars, arrays)
+           if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all()]
+    if bad:
+        raise TrainingDiverged(
+            f"refusing to write checkpoint {path}: the weights {bad[:3]} are not finite; the "
+            f"last good checkpoint is kept")
+    meta = dict(record, format=_CKPT_FORMAT,
+                model_variables=[[v.path, list(v.shape)] for v in model_vars],
+                optimizer_variables=[[v.path, list(v.shape)] for v in opt_vars])
+    payload = {f"v{i:05d}": a for i, a in enumerate(arrays)}
+    payload["meta"] = np.array(json.dumps(_jsonable(meta)))
+
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            np.savez(f, **payload)
+
+    return atomic_write(path, write, suffix=".npz")
+
+
+def read_checkpoint(path):
+    """(meta dict, list of arrays) of a checkpoint; ValueError for a damaged file."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            meta = json.loads(str(archive["meta"]))
+            count = len(meta["model_variables"]) + len(meta["optimizer_variables"])
+            arrays = [archive[f"v{i:05d}"] for i in range(count)]
+    except Exception as e:  # zipfile / numpy / json raise many kinds for a damaged file
+        raise ValueError(f"checkpoint {path} is unreadable ({type(e).__name__}: "
+                         f"{str(e)[:200]}); delete it to resume from an older one") from None
+    if meta.get("format") != _CKPT_FORMAT:
+        raise ValueError(f"{path} is not a vaezoo checkpoint (format {meta.get('format')!r})")
+    return meta, arrays
+
+
+def restore_checkpoint(path, model):
+    """Assign a checkpoint's variables to ``model`` and its (built) optimizer; returns meta."""
+    meta, arrays = read_checkpoint(path)
+    targets = list(model.variables) + list(model.optimizer.variables)
+    saved = meta["model_variables"] + meta["optimizer_variables"]
+    if len(saved) != len(targets) or any(
+            tuple(shape) != tuple(v.shape) for (_, shape), v in zip(saved, targets)):
+        first = next((f"{p} {tuple(s)} vs {v.path} {tuple(v.shape)}"
+                      for (p, s), v in zip(saved, targets) if tuple(s) != tuple(v.shape)),
+                     f"{len(saved)} variables saved, {len(targets)} in the model")
+        raise ValueError(
+            f"checkpoint {path} was written by a different model or optimizer ({first}). "
+            f"Train into a new --out directory, or pass --no-resume to start over.")
+    for variable, value in zip(targets, arrays):
+        variable.assign(value)
+    return meta
+
+
+def checkpoint_path(out_dir, epoch, batch=0):
+    """``epoch-EEEE-batch-BBBBBB.ckpt.npz``: EEEE epochs done, then BBBBBB batches of the next."""
+    return Path(out_dir) / CHECKPOINT_DIR / f"epoch-{epoch:04d}-batch-{batch:06d}.ckpt.npz"
+
+
+def list_checkpoints(out_dir):
+    """Checkpoint paths of a run, oldest first."""
+    directory = Path(out_dir) / CHECKPOINT_DIR
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.glob("epoch-*.ckpt.npz") if not p.name.startswith("."))
+
+
+def latest_checkpoint(out_dir):
+    """The newest checkpoint of a run, or None."""
+    found = list_checkpoints(out_dir)
+    return found[-1] if found else None
+
+
+def _prune(out_dir, keep):
+    for old in list_checkpoints(out_dir)[:-keep]:
+        old.unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------------- the NaN guard
+def _is_finite(value):
+    try:
+        return math.isfinite(float(np.asarray(value)))
+    except (TypeError, ValueError):
+        return True
+
+
+def _import_keras():
+    import keras
+    return keras
+
+
+def _guard_class():
+    keras = _import_keras()
+
+    class NonFiniteGuard(keras.callbacks.Callback):
+        """Stops training at the first step whose loss, rate or distortion is NaN/Inf.
+
+        After ``fit`` returns, ``failure`` is None or a message naming the step
+        (the optimizer's step count) and the terms that went bad. The metrics
+        logged per batch are running means over the epoch, so the first
+        non-finite step makes them non-finite at once.
+        """
+
+        def __init__(self, terms=GUARDED_TERMS):
+            super().__init__()
+            self.terms = tuple(terms)
+            self.failure = None
+            self.step = None
+
+        def on_train_batch_end(self, batch, logs=None):
+            logs = logs or {}
+            bad = [t for t in self.terms if t in logs and not _is_finite(logs[t])]
+            if not bad:
+                return
+            if len(bad) > 1 and "loss" in bad:
+                bad.remove("loss")               # name the term that made the loss bad
+            self.step = int(self.model.optimizer.iterations.numpy())
+            values = ", ".join(f"{t} = {float(np.asarray(logs[t]))}" for t in bad)
+            self.failure = (
+                f"training diverged at step {self.step} (batch {batch} of the epoch): {values}. "
+                f"The last good checkpoint is kept. Lower [optimizer] learning_rate, set "
+                f"[optimizer] clipnorm (e.g. 10.0), or check the data.")
+            self.model.stop_training = True
+
+    return NonFiniteGuard
+
+
+def __getattr__(name):
+    if name == "NonFiniteGuard":       # a Keras class, created when first asked for
+        cls = _guard_class()
+        globals()[name] = cls
+        return cls
+    raise AttributeError(f"module 'vaezoo.training' has no attribute {name!r}")
+
+
+def _step_checkpointer(out_dir, every, state, keep, guard):
+    keras = _import_keras()
+
+    class StepCheckpoint(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            step = int(self.model.optimizer.iterations.numpy())
+            if step % every or guard.failure is not None:
+                return
+            done = state["batches_done"] + batch + 1
+            means = {m.name: [float(v.numpy()) for v in m.variables] for m in self.model.metrics}
+            record = dict(state["record"](), batch=done, running_metrics=means)
+            save_checkpoint(checkpoint_path(out_dir, state["epoch"], done), self.model, record)
+            _prune(out_dir, keep)
+
+    return StepCheckpoint()
+
+
+def _metric_restorer(values):
+    keras = _import_keras()
+
+    class RestoreRunningMetrics(keras.callbacks.Callback):
+        """Puts back the running means of a half-done epoch (fit resets them first)."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            for metric in self.model.metrics:
+                for variable, value in zip(metric.variables, values.get(metric.name, [])):
+                    variable.assign(value)
+
+    return RestoreRunningMetrics()
+
+
+# ---------------------------------------------------------------------- config and data
+def resolve_config(config):
+    """A validated config dict from a dict, a zoo entry name or a path."""
+    from vaezoo import config as config_lib
+    return config_lib.load_config(config)
+
+
+def _config_digest(cfg):
+    """Hash of the config without the keys that may change between sessions of a run."""
+    ignored = {("training", "epochs"), ("training", "deterministic"),
+               ("training", "checkpoint_every")}
+    stable = {t: ({k: v for k, v in val.items() if (t, k) not in ignored}
+                  if isinstance(val, dict) else val)
+              for t, val in cfg.items() if t not in ("description", "name")}
+    return hashlib.sha256(json.dumps(_jsonable(stable), sort_keys=True).encode()).hexdigest()
+
+
+def epoch_seed(seed, epoch):
+    """The shuffle seed of an epoch: a function of (seed, epoch) only."""
+    return int(np.random.SeedSequence([int(seed), int(epoch)]).generate_state(1, np.uint32)[0])
+
+
+def _datasets(cfg, verbose):
+    from vaezoo import data as data_lib
+    d = cfg["data"]
+    kwargs = {"data_dir": d.get("data_dir"), "verbose": bool(verbose)}
+    train = data_lib.load(d["dataset"], d["train_split"], **kwargs).cache()
+    test = data_lib.load(d["dataset"], d["test_split"], **kwargs).cache()
+    val_split = d.get("validation_split")
+    val = data_lib.load(d["dataset"], val_split, **kwargs).cache() if val_split else test
+    return train, val, test
+
+
+def _epoch_data(train, cfg, epoch, skip_batches=0):
+    import tensorflow as tf
+    d, seed = cfg["data"], cfg["training"]["seed"]
+    ds = train.shuffle(d["shuffle_buffer"], seed=epoch_seed(seed, epoch),
+                       reshuffle_each_iteration=False).batch(d["batch_size"])
+    steps = cfg["training"].get("steps_per_epoch")
+    if steps:
+        ds = ds.take(steps)
+    if skip_batches:
+        ds = ds.skip(skip_batches)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _image_shape(dataset):
+    spec = dataset.element_spec
+    spec = spec["image"] if isinstance(spec, dict) else spec
+    shape = tuple(spec.shape.as_list())
+    return shape + (1,) if len(shape) == 2 else shape
+
+
+def _build_model(cfg, image_shape):
+    from vaezoo import config as config_lib
+    cfg = json.loads(json.dumps(cfg))                   # a private copy
+    cfg["model"].setdefault("image_shape", list(image_shape))
+    cfg["model"].setdefault("seed", cfg["training"]["seed"])
+    return config_lib.model_from_config(cfg), cfg
+
+
+def _get_strategy(strategy):
+    import tensorflow as tf
+    if strategy is None or isinstance(strategy, tf.distribute.Strategy):
+        return strategy
+    try:
+        from vaezoo import distribute
+        return distribute.get_strategy(strategy)
+    except ImportError:
+        pass
+    from vaezoo.registry import lookup
+    makers = {"default": tf.distribute.get_strategy, "mirrored": tf.distribute.MirroredStrategy,
+              "one_device": lambda: tf.distribute.OneDeviceStrategy("/cpu:0")}
+    return lookup("strategy", strategy, makers)()
+
+
+def _history_append(history, logs):
+    for key, value in logs.items():
+        history.setdefault(key, []).append(float(np.asarray(value)))
+
+
+# ---------------------------------------------------------------------- train
+def train(config, out_dir, *, epochs=None, resume=True, strategy=None, verbose=1,
+          deterministic=None, keep_checkpoints=2, callbacks=None):
+    """Train a config into ``out_dir``; resumes from its newest checkpoint by default.
+
+    Args:
+      config: a config dict (``vaezoo.config.load_config``), a zoo entry name or a path.
+      out_dir: the run directory (created).
+      epochs: overrides ``[training] epochs`` (the total, counting resumed epochs).
+      resume: continue from the newest checkpoint in ``out_dir``; False starts over
+        (old checkpoints are deleted).
+      strategy: None, a ``tf.distribute.Strategy`` or a name ("mirrored", ...).
+      verbose: 0 silent, 1 progress bars (Keras and tqdm), 2 one line per epoch.
+      deterministic: deterministic ops (default ``[training] deterministic``).
+      keep_checkpoints: how many checkpoints to keep.
+      callbacks: extra Keras callbacks for ``fit``.
+
+    Returns:
+      the metrics dict written to ``metrics.json``.
+
+    Raises:
+      ValueError: bad config, a run directory holding another config, bad data.
+      TrainingDiverged: a NaN/Inf loss term (the last good checkpoint is kept).
+    """
+    import tensorflow as tf
+    keras = _import_keras()
+    from vaezoo import config as config_lib
+    from vaezoo import validation
+
+    cfg = resolve_config(config)
+    if epochs is not None:
+        cfg["training"]["epochs"] = validation.check_positive_int("epochs", epochs)
+    if deterministic is not None:
+        cfg["training"]["deterministic"] = bool(deterministic)
+    keep_checkpoints = validation.check_positive_int("keep_checkpoints", keep_checkpoints)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    total_epochs, seed = cfg["training"]["epochs"], cfg["training"]["seed"]
+    every = cfg["training"].get("checkpoint_every")
+
+    if cfg["training"].get("deterministic"):
+        tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(seed)
+
+    if not resume:
+        for old in list_checkpoints(out_dir):
+            old.unlink()
+        for name in (METRICS_FILE, KERAS_FILE, WEIGHTS_FILE):
+            (out_dir / name).unlink(missing_ok=True)
+
+    train_raw, val_raw, test_raw = _datasets(cfg, verbose)
+    image_shape = _image_shape(train_raw)
+    strategy = _get_strategy(strategy)
+    scope = strategy.scope() if strategy is not None else _nullcontext()
+    with scope:
+        model, built_cfg = _build_model(cfg, image_shape)
+        model.compile(optimizer=config_lib.optimizer_from_config(cfg))
+        model.optimizer.build(model.trainable_variables)
+    if resume and latest_checkpoint(out_dir) and (out_dir / CONFIG_FILE).is_file():
+        previous = config_lib.load_config(out_dir / CONFIG_FILE)
+        if _config_digest(previous) != _config_digest(built_cfg):
+            raise ValueError(
+                f"{out_dir} holds a run of another config; resuming it with this config would "
+                f"mix two runs. Use another --out directory, or --no-resume to start over there.")
+    config_lib.save_config(built_cfg, out_dir / CONFIG_FILE)
+
+    history, train_time, start_epoch, skip, running = {}, 0.0, 0, 0, None
+    resumed_from = None
+    ckpt = latest_checkpoint(out_dir) if resume else None
+    if ckpt is not None:
+        meta = restore_checkpoint(ckpt, model)
+        history, train_time = meta["history"], meta["train_time"]
+        start_epoch, skip, running = meta["epoch"], meta.get("batch", 0), meta.get(
+            "running_metrics")
+        resumed_from = {"checkpoint": ckpt.name, "epoch": start_epoch, "batch": skip,
+                        "step": meta["step"]}
+        if verbose:
+            print(f"vaezoo: resuming {out_dir} from {ckpt.name} (epoch {start_epoch}, "
+                  f"step {meta['step']})", flush=True)
+
+    guard = _guard_class()()
+    state = {"epoch": start_epoch, "batches_done": 0, "record": None}
+
+    def record(epoch_done=None):
+        return {"epoch": state["epoch"] if epoch_done is None else epoch_done,
+                "step": int(model.optimizer.iterations.numpy()), "history": history,
+                "train_time": train_time + (time.perf_counter() - started), "seed": seed,
+                "config_digest": _config_digest(built_cfg)}
+
+    state["record"] = record
+    started = time.perf_counter()
+    for epoch in range(start_epoch, total_epochs):
+        state.update(epoch=epoch, batches_done=skip if epoch == start_epoch else 0)
+        fit_callbacks = [guard] + list(callbacks or [])
+        if every:
+            fit_callbacks.append(_step_checkpointer(out_dir, every, state, keep_checkpoints,
+                                                    guard))
+        if epoch == start_epoch and skip and running:
+            fit_callbacks.append(_metric_restorer(running))
+        data = _epoch_data(train_raw, cfg, epoch, skip if epoch == start_epoch else 0)
+        val = val_raw.batch(cfg["data"]["batch_size"]).prefetch(tf.data.AUTOTUNE)
+        if verbose:
+            print(f"Epoch {epoch + 1}/{total_epochs}", flush=True)
+        result = model.fit(data, validation_data=val, epochs=1, verbose=verbose,
+                           callbacks=fit_callbacks)
+        if guard.failure is not None:
+            raise TrainingDiverged(guard.failure)
+        _history_append(history, {k: v[-1] for k, v in result.history.items()})
+        save_checkpoint(checkpoint_path(out_dir, epoch + 1), model, record(epoch + 1))
+        _prune(out_dir, keep_checkpoints)
+    train_time += time.perf_counter() - started
+
+    metrics = _final_metrics(model, cfg, train_raw, test_raw, history, train_time, verbose)
+    metrics["resumed_from"] = resumed_from
+    _save_pictures(model, test_raw, out_dir, seed)
+    atomic_write(out_dir / KERAS_FILE, model.save, suffix=".keras")
+    atomic_write(out_dir / WEIGHTS_FILE, model.save_weights, suffix=".weights.h5")
+    _write_json(out_dir / METRICS_FILE, metrics)
+    return metrics
+
+
+class _nullcontext:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _eval_batches(raw, cfg):
+    import tensorflow as tf
+    size = cfg["evaluation"].get("batch_size") or 500
+    return raw.batch(size).prefetch(tf.data.AUTOTUNE)
+
+
+def _final_metrics(model, cfg, train_raw, test_raw, history, train_time, verbose):
+    from vaezoo import evaluation
+    ev = cfg["evaluation"]
+    progress = verbose == 1
+    started = time.perf_counter()
+    train_elbo = evaluation.elbo(model, _eval_batches(train_raw, cfg), seed=ev["seed"],
+                                 progress=progress, max_examples=ev.get("max_examples"))
+    test_elbo = evaluation.elbo(model, _eval_batches(test_raw, cfg), seed=ev["seed"],
+                                progress=progress, max_examples=ev.get("max_examples"))
+    ll = evaluation.log_likelihood(model, _eval_batches(test_raw, cfg),
+                                   num_samples=ev["num_importance_samples"], seed=ev["seed"],
+                                   sample_batch=ev.get("sample_batch"),
+                                   max_examples=ev.get("max_examples"), progress=progress)
+    d = cfg["data"]
+    return {
+        "config": cfg.get("name"),
+        "dataset": d["dataset"],
+        "train_split": d["train_split"],
+        "test_split": d["test_split"],
+        "binarization": cfg["model"].get("binarization"),
+        "binarization_seed": cfg["model"].get("binarization_seed"),
+        "epochs": cfg["training"]["epochs"],
+        "steps": int(model.optimizer.iterations.numpy()),
+        "train": {"elbo": train_elbo["elbo"], "rate": train_elbo["rate"],
+                  "distortion": train_elbo["distortion"],
+                  "num_examples": train_elbo["num_examples"]},
+        "test": {"elbo": test_elbo["elbo"], "rate": test_elbo["rate"],
+                 "distortion": test_elbo["distortion"], "elbo_stderr": test_elbo["stderr"],
+                 "log_likelihood": ll["log_likelihood"], "stderr": ll["stderr"],
+                 "bits_per_dim": ll["bits_per_dim"], "num_importance_samples": ll["num_samples"],
+                 "num_examples": ll["num_examples"]},
+        "history": history,
+        "train_time_s": train_time,
+        "eval_time_s": time.perf_counter() - started,
+        "deterministic": bool(cfg["training"].get("deterministic")),
+        "parameters": int(model.count_params()),
+    }
+
+
+def _save_pictures(model, test_raw, out_dir, seed):
+    images = next(iter(test_raw.batch(16)))
+    try:
+        from vaezoo import plot
+        sample_grid, reconstructions = plot.sample_grid, plot.reconstructions
+    except (ImportError, AttributeError):    # the plot module is optional
+        sample_grid = reconstructions = None
+    if sample_grid is None:
+        return
+    import matplotlib.pyplot as plt
+    for name, draw in ((SAMPLES_FILE, lambda p: sample_grid(model, 64, seed=seed, path=p)),
+                       (RECONSTRUCTIONS_FILE, lambda p: reconstructions(model, images, path=p))):
+        atomic_write(out_dir / name, lambda tmp, draw=draw: plt.close(draw(tmp)), suffix=".png")
+
+
+# ---------------------------------------------------------------------- evaluate
+def evaluate(run_dir, num_samples=None, *, max_examples=None, verbose=1):
+    """Re-evaluate a run directory's final model on its test split.
+
+    Args:
+      run_dir: a directory written by ``train``.
+      num_samples: importance samples (default: the config's ``num_importance_samples``).
+      max_examples: evaluate at most this many test examples.
+      verbose: progress bars when 1.
+
+    Returns:
+      dict with ``elbo``, ``rate``, ``distortion``, ``log_likelihood``, ``stderr``,
+      ``bits_per_dim``, ``num_importance_samples``, ``num_examples`` (also written
+      to ``evaluation.json`` in the run directory).
+    """
+    from vaezoo import evaluation, validation
+    run_dir = Path(run_dir)
+    if not (run_dir / CONFIG_FILE).is_file():
+        raise ValueError(f"{run_dir} is not a vaezoo run directory (no {CONFIG_FILE}); give a "
+                         f"directory written by `vaezoo train`")
+    cfg = resolve_config(run_dir / CONFIG_FILE)
+    if num_samples is None:
+        num_samples = cfg["evaluation"]["num_importance_samples"]
+    num_samples = validation.check_positive_int("num_samples", num_samples)
+    if max_examples is not None:
+        max_examples = validation.check_positive_int("max_examples", max_examples)
+    model = _load_run_model(run_dir, cfg)
+    from vaezoo import data as data_lib
+    d = cfg["data"]
+    test = _eval_batches(data_lib.load(d["dataset"], d["test_split"], data_dir=d.get("data_dir"),
+                                       verbose=bool(verbose)), cfg)
+    ev, progress = cfg["evaluation"], verbose == 1
+    started = time.perf_counter()
+    elbo = evaluation.elbo(model, test, seed=ev["seed"], progress=progress,
+                           max_examples=max_examples)
+    ll = evaluation.log_likelihood(model, test, num_samples=num_samples, seed=ev["seed"],
+                                   sample_batch=ev.get("sample_batch"), max_examples=max_examples,
+                                   progress=progress)
+    out = {"run_dir": str(run_dir), "test_split": d["test_split"], "elbo": elbo["elbo"],
+           "rate": elbo["rate"], "distortion": elbo["distortion"],
+           "log_likelihood": ll["log_likelihood"], "stderr": ll["stderr"],
+           "bits_per_dim": ll["bits_per_dim"], "num_importance_samples": ll["num_samples"],
+           "num_examples": ll["num_examples"], "eval_time_s": time.perf_counter() - started}
+    _write_json(run_dir / EVALUATION_FILE, out)
+    return out
+
+
+def _load_run_model(run_dir, cfg):
+    from vaezoo import config as config_lib
+    weights = run_dir / WEIGHTS_FILE
+    if weights.is_file():
+        model = config_lib.model_from_config(cfg)
+        model.load_weights(str(weights))
+        return model
+    if (run_dir / KERAS_FILE).is_file():
+        from vaezoo import validation
+        return validation.load_model(run_dir / KERAS_FILE)
+    raise ValueError(f"{run_dir} has no trained model yet ({WEIGHTS_FILE} or {KERAS_FILE}); "
+                     f"finish the run with `vaezoo train {run_dir / CONFIG_FILE} --out {run_dir}`")
+
+
+__all__ = ["train", "evaluate", "TrainingDiverged", "NonFiniteGuard", "save_checkpoint",
+           "read_checkpoint", "restore_checkpoint", "latest_checkpoint", "list_checkpoints",
+           "atomic_write", "epoch_seed", "resolve_config"]
