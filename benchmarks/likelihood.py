@@ -24,7 +24,8 @@ Usage::
 
 Options: ``--configs`` (zoo names or paths), ``--epochs``, ``--num-samples``,
 ``--max-test-examples``, ``--max-train-examples`` (a quick smoke run),
-``--save-dir`` (keep the trained weights), ``--output-dir``.
+``--weights-dir`` (keep the trained weights; configs already trained there are
+only evaluated), ``--output-dir``.
 """
 
 import argparse
@@ -59,6 +60,7 @@ PUBLISHED = {
 COMPARISONS = (
     ("iwae_vae_fashion_mnist", "mlp_vae_fashion_mnist"),
     ("vamp_vae_fashion_mnist", "mlp_vae_fashion_mnist"),
+    ("vamp100_vae_fashion_mnist", "mlp_vae_fashion_mnist"),
     ("iwae_vamp_vae_fashion_mnist", "mlp_vae_fashion_mnist"),
     ("iwae_vamp_vae_fashion_mnist", "iwae_vae_fashion_mnist"),
     ("iwae_vamp_vae_fashion_mnist", "vamp_vae_fashion_mnist"),
@@ -78,7 +80,9 @@ def parse_args(argv=None):
     p.add_argument("--max-train-examples", type=int, default=None,
                    help="train on the first N training examples only (smoke runs)")
     p.add_argument("--eval-batch-size", type=int, default=500)
-    p.add_argument("--save-dir", default=None, help="save <config>.weights.h5 here")
+    p.add_argument("--weights-dir", default=None,
+                   help="keep trained weights here as <config>.weights.h5 (+ .train.json); a "
+                        "config whose weights are already there is evaluated without retraining")
     p.add_argument("--output-dir", default=str(RESULTS_DIR))
     return p.parse_args(argv)
 
@@ -109,14 +113,28 @@ def run_config(name, args):
     keras.utils.set_random_seed(seed)
     model = config.model_from_config(cfg)
     model.compile(optimizer=config.optimizer_from_config(cfg))
-    train = _dataset(cfg, cfg["data"]["train_split"], cfg["data"]["batch_size"], True, seed,
-                     args.max_train_examples)
-    start = time.time()
-    history = model.fit(train, epochs=epochs, verbose=2)
-    train_seconds = time.time() - start
-    if args.save_dir:
-        Path(args.save_dir).mkdir(parents=True, exist_ok=True)
-        model.save_weights(str(Path(args.save_dir) / f"{cfg['name']}.weights.h5"))
+    weights = train_file = None
+    if args.weights_dir:
+        Path(args.weights_dir).mkdir(parents=True, exist_ok=True)
+        weights = Path(args.weights_dir) / f"{cfg['name']}.weights.h5"
+        train_file = Path(args.weights_dir) / f"{cfg['name']}.train.json"
+    if weights is not None and weights.exists() and train_file.exists():
+        # Evaluate a model this script trained before (same config, recorded budget).
+        model.load_weights(str(weights))
+        trained = json.loads(train_file.read_text())
+        print(f"loaded {weights} (trained {trained['epochs']} epochs in "
+              f"{trained['train_seconds']:.0f} s)", flush=True)
+    else:
+        train = _dataset(cfg, cfg["data"]["train_split"], cfg["data"]["batch_size"], True, seed,
+                         args.max_train_examples)
+        start = time.time()
+        history = model.fit(train, epochs=epochs, verbose=2)
+        trained = {"epochs": epochs, "train_seconds": round(time.time() - start, 1),
+                   "final_train_loss": float(history.history["loss"][-1]),
+                   "train_examples": args.max_train_examples or "all"}
+        if weights is not None:
+            model.save_weights(str(weights))
+            train_file.write_text(json.dumps(trained) + "\n")
 
     test = _dataset(cfg, cfg["data"]["test_split"], args.eval_batch_size, False, seed)
     start = time.time()
@@ -135,10 +153,10 @@ def run_config(name, args):
         "binarization": cfg["model"].get("binarization"),
         "binarization_seed": cfg["model"].get("binarization_seed", 0),
         "model": cfg["model"],
-        "epochs": epochs,
-        "train_examples": args.max_train_examples or "all",
-        "train_seconds": round(train_seconds, 1),
-        "final_train_loss": float(history.history["loss"][-1]),
+        "epochs": trained["epochs"],
+        "train_examples": trained["train_examples"],
+        "train_seconds": trained["train_seconds"],
+        "final_train_loss": trained["final_train_loss"],
         "eval_seconds": round(eval_seconds, 1),
         "num_importance_samples": ll["num_samples"],
         "num_test_examples": ll["num_examples"],
@@ -225,13 +243,15 @@ def main(argv=None):
     out_dir = Path(args.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path, npz_path = out_dir / "likelihood.json", out_dir / "likelihood_per_example.npz"
-    results = {}
-    if json_path.exists():
-        results = {r["config"]: r for r in json.loads(json_path.read_text())["results"]}
-    per_example = dict(np.load(npz_path)) if npz_path.exists() else {}
     for name in args.configs:
         print(f"== {name}", flush=True)
         result, values = run_config(name, args)
+        # Re-read before writing: several invocations may share the output directory.
+        results, per_example = {}, {}
+        if json_path.exists():
+            results = {r["config"]: r for r in json.loads(json_path.read_text())["results"]}
+        if npz_path.exists():
+            per_example = dict(np.load(npz_path))
         results[result["config"]] = result
         per_example[result["config"]] = values
         comparisons = paired(results, per_example)

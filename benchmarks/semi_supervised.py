@@ -88,7 +88,8 @@ def m2_only(images, labels, val, test, args, seed):
 
 def get_m1(pool, args):
     """M1 trained once on the training pool (no labels), cached across runs."""
-    path = os.path.join(args.cache, f"m1_{args.dataset}_{args.m1_epochs}ep_val{args.val_size}.keras")
+    path = os.path.join(args.cache,
+                        f"m1_{args.dataset}_{args.m1_epochs}ep_val{args.val_size}.keras")
     if os.path.exists(path):
         return keras.models.load_model(path), 0.0
     start = time.time()

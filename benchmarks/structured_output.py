@@ -195,9 +195,10 @@ def write_markdown(result, path):
         r = result["runs"][k]
         lines.append(
             f"| {k} ({', '.join(r['given_quadrants'])}) | {r['cvae_nll']:.1f} ± "
-            f"{r['cvae_nll_stderr']:.1f} | {r['baseline_nll']:.1f} ± {r['baseline_nll_stderr']:.1f}"
-            f" | {PYRO_MNIST['cvae'][int(k)]} | {PYRO_MNIST['baseline'][int(k)]} | {r['epochs']} |"
-            f" {r['num_importance_samples']} | {r['test_examples']} |")
+            f"{r['cvae_nll_stderr']:.1f} | {r['baseline_nll']:.1f} ± "
+            f"{r['baseline_nll_stderr']:.1f} | {PYRO_MNIST['cvae'][int(k)]} | "
+            f"{PYRO_MNIST['baseline'][int(k)]} | {r['epochs']} | {r['num_importance_samples']} | "
+            f"{r['test_examples']} |")
     lines += ["", "± is the standard error over test examples. Commands: "
               + "; ".join(sorted({f"`{r['command']}`" for r in result["runs"].values()}))]
     with open(path, "w") as f:

@@ -6,7 +6,6 @@ and the posterior is p(z|x) = N(M^-1 W^T (x - b), s^2 M^-1), M = W^T W + s^2 I.
 
 import math
 import os
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -161,7 +160,7 @@ def data(exact_model):
 
 @pytest.fixture(scope="module")
 def perturbed_results(perturbed_model, data):
-    ds = tf.data.Dataset.from_tensor_slices(data).batch(128)
+    ds = tf.data.Dataset.from_tensor_slices(data).batch(100)  # one batch shape: one compile
     out = {}
     for k in (1, 1000):
         out[k] = evaluation.log_likelihood(perturbed_model, ds, k, seed=3, progress=False,
@@ -172,7 +171,7 @@ def perturbed_results(perturbed_model, data):
 # --- exact posterior: every importance weight equals p(x) ------------------------
 
 
-@pytest.mark.parametrize("k", [1, 7, 64])
+@pytest.mark.parametrize("k", [1, 64])  # 64 = 12 chunks of 5 + a remainder of 4
 def test_exact_posterior_gives_exact_log_likelihood(exact_model, data, k):
     res = evaluation.log_likelihood(exact_model, data, k, sample_batch=5, progress=False,
                                     return_per_example=True)
@@ -286,12 +285,12 @@ def test_input_formats_agree(exact_model, data):
         tf.constant(x),  # tensor
         (x, labels),  # tuple of arrays
         tf.data.Dataset.from_tensor_slices(x),  # unbatched dataset of images
-        tf.data.Dataset.from_tensor_slices((x, labels)).batch(16),
-        tf.data.Dataset.from_tensor_slices({"image": x, "label": labels}).batch(16),
+        tf.data.Dataset.from_tensor_slices((x, labels)).batch(20),
+        tf.data.Dataset.from_tensor_slices({"image": x, "label": labels}).batch(20),
     ]
     exact = exact_model.exact_log_px(x).mean()
     for inp in inputs:
-        res = evaluation.log_likelihood(exact_model, inp, 2, progress=True)
+        res = evaluation.log_likelihood(exact_model, inp, 2, sample_batch=2, progress=True)
         assert res["num_examples"] == 40
         assert res["log_likelihood"] == pytest.approx(exact, abs=1e-4)
 

@@ -255,6 +255,17 @@ def test_conditional_grid(tmp_path, images, labels):
         plot.reconstructions(model, images[:4])
 
 
+def test_semi_supervised_model_labels_unlabelled_images_itself(tmp_path, images):
+    m2 = pytest.importorskip("vaezoo.models.semi_supervised_vae")
+    model = m2.SemiSupervisedVAE(num_classes=3, latent_dim=2, hidden_units=(8,),
+                                 classifier_hidden_units=(8,), image_shape=SHAPE,
+                                 binarization="static", seed=0)
+    fig = plot.reconstructions(model, images[:4], path=tmp_path / "r.png")
+    read_png(fig, tmp_path / "r.png")
+    read_png(plot.conditional_grid(model, n_per_class=2, path=tmp_path / "c.png"),
+             tmp_path / "c.png")
+
+
 def test_conditional_grid_needs_a_conditional_model():
     with pytest.raises(ValueError, match="needs a conditional model.*sample_grid"):
         plot.conditional_grid(tiny())
@@ -262,13 +273,14 @@ def test_conditional_grid_needs_a_conditional_model():
 
 # ---------------------------------------------------------------- training curves
 def test_training_curves_from_a_run(tmp_path):
-    history = {"loss": [3.0, 2.0, 1.5], "val_loss": [3.2, 2.4, 2.0],
-               "elbo": [-3.0, -2.0, -1.5], "rate": [1.0, 2.0, 2.5]}
+    history = {"distortion": [2.0, 0.0, -1.0], "elbo": [-3.0, -2.0, -1.5],
+               "loss": [3.0, 2.0, 1.5], "rate": [1.0, 2.0, 2.5], "val_loss": [3.2, 2.4, 2.0]}
     (tmp_path / "metrics.json").write_text(json.dumps({"history": history, "test": {"x": 1}}))
     for source in (tmp_path, tmp_path / "metrics.json", {"history": history}, history):
         fig = plot.training_curves(source, path=tmp_path / "c.png")
         read_png(fig, tmp_path / "c.png")
-        assert [ax.get_title() for ax in fig.axes] == ["loss", "elbo", "rate"]
+        # The known quantities in their usual order, whatever the order of the keys.
+        assert [ax.get_title() for ax in fig.axes] == ["loss", "elbo", "rate", "distortion"]
     assert len(fig.axes[0].lines) == 2  # train and validation
     only = plot.training_curves(history, keys=["rate"])
     assert [ax.get_title() for ax in only.axes] == ["rate"]

@@ -17,10 +17,12 @@ _EXPORTS = {
     "list_models": "vaezoo.zoo",
     "build": "vaezoo.zoo",
     "load": "vaezoo.zoo",
+    "train": "vaezoo.training",
+    "ImageLogger": "vaezoo.callbacks",
 }
 _SUBMODULES = ("data", "evaluation", "objectives", "priors", "posteriors", "likelihoods",
                "networks", "models", "zoo", "plot", "callbacks", "preprocessing", "training",
-               "config")
+               "config", "validation")
 
 
 def __getattr__(name):

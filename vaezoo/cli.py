@@ -118,12 +118,17 @@ def _class_names(dataset):
         return None
 
 
+def _label(name_or_dir):
+    """The entry or run name for figure titles (a run directory's last component)."""
+    return os.path.basename(os.path.normpath(str(name_or_dir))) or str(name_or_dir)
+
+
 def _sample(args):
     _quiet_tf()
     from vaezoo import plot, zoo
     model = zoo.load(args.model)
     plot.sample_grid(model, n=args.n, seed=args.seed, condition=args.condition,
-                     title=args.title, path=args.output)
+                     title=args.title or f"{_label(args.model)}: samples", path=args.output)
     print(f"vaezoo: wrote {args.n} samples of {args.model} to {args.output}")
     return 0
 
@@ -210,9 +215,17 @@ def _training_history(name_or_dir):
                      f"with a 'history'); --kind curves needs a run written by `vaezoo train`")
 
 
+PLOT_TITLES = {"reconstructions": "reconstructions", "interpolation": "{method} interpolation",
+               "traversal": "latent traversals, most informative first",
+               "manifold": "2-D latent manifold", "latents": "latent means by class",
+               "conditional": "samples per class", "curves": "training curves"}
+
+
 def _plot(args):
     _quiet_tf()
     from vaezoo import plot
+    if args.title is None:
+        args.title = f"{_label(args.model)}: " + PLOT_TITLES[args.kind].format(method=args.method)
     if args.kind == "curves":
         plot.training_curves(_training_history(args.model), title=args.title, path=args.output)
     else:

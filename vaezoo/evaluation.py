@@ -149,9 +149,9 @@ def _image_spec(element_spec):
 def _iter_batches(data, image_shape, batch_size=DEFAULT_BATCH_SIZE):
     """Yields raw batches (whatever ``model.preprocess`` accepts) and a length hint."""
     if isinstance(data, tf.data.Dataset):
-        spec = _image_spec(data.element_spec)
-        rank = getattr(spec, "shape", tf.TensorShape(None)).rank
-        if rank is not None and image_shape is not None and rank == len(image_shape):
+        shape = getattr(_image_spec(data.element_spec), "shape", tf.TensorShape(None))
+        if (image_shape is not None and shape.rank == len(image_shape) and all(
+                d is None or d == int(e) for d, e in zip(shape.as_list(), image_shape))):
             data = data.batch(batch_size)  # a dataset of single images
         card = int(data.cardinality())
         return iter(data), (card if card >= 0 else None)
@@ -184,13 +184,13 @@ def _preprocessed_batches(model, data, max_examples=None, progress=False, desc=N
     try:
         for batch in bar:
             x, y = model.preprocess(batch, training=False)
-            x = tf.convert_to_tensor(x, tf.float32)
+            x = tf.convert_to_tensor(x)
+            if not x.dtype.is_floating:
+                x = tf.cast(x, tf.float32)
             if y is not None:
                 y = tf.convert_to_tensor(y)
             if max_examples is not None:
                 remaining = max_examples - seen
-                if remaining <= 0:
-                    break
                 if x.shape[0] > remaining:
                     x = x[:remaining]
                     y = None if y is None else y[:remaining]
@@ -198,6 +198,8 @@ def _preprocessed_batches(model, data, max_examples=None, progress=False, desc=N
                 continue
             seen += int(x.shape[0])
             yield x, y, bar
+            if max_examples is not None and seen >= max_examples:
+                break
     finally:
         bar.close()
 

@@ -4,7 +4,8 @@ Every function takes a model (any ``vaezoo.VAE``) and returns a
 ``matplotlib.figure.Figure``; with ``path=`` it also saves a PNG there. The
 figures are built on the non-interactive Agg canvas and never shown, so this
 module works on headless machines and inside tests; in a notebook, a returned
-figure displays itself.
+figure displays itself. Nothing goes through ``pyplot``, so there is no figure
+to close and the user's pyplot backend is untouched.
 
 A grid of images is drawn as one tiled image (one ``imshow``), so a 64-image
 grid costs one artist, not 64 axes. The pixel size of a saved PNG is
@@ -24,12 +25,11 @@ import math
 
 import matplotlib
 import matplotlib.ticker
-
-matplotlib.use("Agg", force=False)  # no-op when a backend was already chosen by the user
-
-import numpy as np  # noqa: E402
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import numpy as np
+# Figures are made on an Agg canvas directly, never through pyplot: no GUI, no
+# global figure list to leak into, and the user's pyplot backend is left alone.
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 __all__ = [
     "sample_grid",
@@ -102,10 +102,12 @@ def _image_grid(rows, *, row_labels=None, col_labels=None, title=None, cell=DEFA
     label_width = 0.2 + 0.075 * max(len(str(t)) for t in row_labels) if row_labels else 0.0
     title_height = 0.35 if title else 0.0
     col_height = 0.25 if col_labels else 0.0
-    width = ncols * cell + label_width + 0.15
+    needed = ncols * cell + label_width + 0.15
+    # Wide enough for the title (~0.09 inch per character at 10 pt); the grid is centred.
+    width = max(needed, 0.09 * len(title) + 0.3) if title else needed
     height = len(rows) * cell + title_height + col_height + 0.1
     fig = _new_figure(width, height, dpi)
-    ax = fig.add_axes([label_width / width, 0.05 / height,
+    ax = fig.add_axes([(label_width + (width - needed) / 2) / width, 0.05 / height,
                        ncols * cell / width, len(rows) * cell / height])
     tiled = tile(rows)
     if tiled.shape[-1] == 1:
@@ -219,6 +221,9 @@ def sample_grid(model, n=64, *, seed=0, condition=None, ncols=None, title=None, 
 def _encode_decode_inputs(model, images):
     """(x on the likelihood's support, labels or None) for any batch format."""
     x, y = model.preprocess(images, training=False)
+    if _is_conditional(model) and y is None and hasattr(model, "classify"):
+        # A model with a classifier q(y|x) (the M2 SemiSupervisedVAE) labels the images itself.
+        y = np.argmax(np.asarray(model.classify(x)), axis=-1).astype(np.int64)
     if _is_conditional(model) and y is None:
         raise ValueError(
             f"{type(model).__name__} is conditional: give labelled images, e.g. "
@@ -730,6 +735,10 @@ def _history(metrics):
     return curves
 
 
+#: Panel order of the known metrics (others follow alphabetically).
+CURVE_ORDER = ("loss", "elbo", "iwae", "rate", "distortion", "accuracy")
+
+
 def training_curves(metrics, *, keys=None, title=None, path=None, dpi=DEFAULT_DPI):
     """Per-epoch training (solid) and validation (dashed) curves, one panel per quantity.
 
@@ -747,13 +756,14 @@ def training_curves(metrics, *, keys=None, title=None, path=None, dpi=DEFAULT_DP
     curves = _history(metrics)
     names = [k for k in curves if not k.startswith("val_")]
     names += [k[4:] for k in curves if k.startswith("val_") and k[4:] not in curves]
+    names.sort(key=lambda k: (CURVE_ORDER.index(k) if k in CURVE_ORDER else len(CURVE_ORDER), k))
     if keys is not None:
         missing = [k for k in keys if k not in curves and "val_" + k not in curves]
         if missing:
             raise ValueError(f"no metric named {missing} in the history; available: "
                              f"{sorted(curves)}")
         names = list(keys)
-    ncols = min(len(names), 3)
+    ncols = 2 if len(names) in (2, 4) else min(len(names), 3)
     nrows = math.ceil(len(names) / ncols)
     fig = _new_figure(4.0 * ncols, 3.0 * nrows + (0.4 if title else 0.0), dpi=dpi)
     for i, name in enumerate(names):

@@ -246,16 +246,61 @@ def _import_keras():
     return keras
 
 
+def watch_nonfinite(model):
+    """Make the model's train step record the first step with a non-finite loss term.
+
+    Keras runs ``steps_per_execution`` steps per call into the graph and calls
+    callbacks only between calls, so a callback alone cannot tell which step
+    went bad. This wraps ``model.train_step`` (on the instance) so the compiled
+    step itself stores the optimizer step at which loss, rate or distortion
+    first became NaN/Inf, and which of them. Returns ``(first_step, bad_terms)``
+    variables (``first_step`` is -1 while all is well), or None under a
+    ``tf.distribute`` strategy other than the default one.
+    """
+    import tensorflow as tf
+    watch = model.__dict__.get("_vaezoo_nonfinite_watch")
+    if watch is not None:
+        return watch
+    strategy = getattr(model, "distribute_strategy", None) or tf.distribute.get_strategy()
+    if strategy.num_replicas_in_sync != 1 or "Default" not in type(strategy).__name__:
+        return None                        # replica-local variables: not worth it here
+    first = tf.Variable(-1, dtype=tf.int64, trainable=False)
+    bad = tf.Variable(tf.zeros([len(GUARDED_TERMS)], tf.bool), trainable=False)
+    inner = model.train_step
+
+    def train_step(data):
+        logs = inner(data)
+        flags = tf.stack([
+            tf.logical_not(tf.reduce_all(tf.math.is_finite(tf.cast(logs[t], tf.float32))))
+            if t in logs else tf.constant(False) for t in GUARDED_TERMS])
+        new = tf.logical_and(first < 0, tf.reduce_any(flags))
+        first.assign(tf.where(new, tf.cast(model.optimizer.iterations, tf.int64), first))
+        bad.assign(tf.where(new, flags, bad))
+        return logs
+
+    model.__dict__["train_step"] = train_step      # instance attribute, not tracked by Keras
+    model.__dict__["_vaezoo_nonfinite_watch"] = (first, bad)
+    model.train_function = None                    # rebuilt with the watched step
+    return first, bad
+
+
 def _guard_class():
     keras = _import_keras()
 
     class NonFiniteGuard(keras.callbacks.Callback):
-        """Stops training at the first step whose loss, rate or distortion is NaN/Inf.
+        """Stops training when the loss, rate or distortion becomes NaN/Inf.
 
         After ``fit`` returns, ``failure`` is None or a message naming the step
-        (the optimizer's step count) and the terms that went bad. The metrics
-        logged per batch are running means over the epoch, so the first
-        non-finite step makes them non-finite at once.
+        (the optimizer's step count, 1-based) and the terms that went bad, and
+        ``step`` is that step. The step is exact: the guard installs
+        ``watch_nonfinite`` on the model, so the compiled train step records it
+        even when Keras runs many steps per call (``steps_per_execution``);
+        training stops at the end of that call. (Under a ``tf.distribute``
+        strategy the guard reads the logged running means instead, so it names
+        the last step of the call.)
+
+        Example:
+          >>> model.fit(data, epochs=10, callbacks=[vaezoo.training.NonFiniteGuard()])
         """
 
         def __init__(self, terms=GUARDED_TERMS):
@@ -263,20 +308,37 @@ def _guard_class():
             self.terms = tuple(terms)
             self.failure = None
             self.step = None
+            self._watch = None
+
+        def set_model(self, model):
+            super().set_model(model)
+            self._watch = watch_nonfinite(model)
 
         def on_train_batch_end(self, batch, logs=None):
-            logs = logs or {}
-            bad = [t for t in self.terms if t in logs and not _is_finite(logs[t])]
-            if not bad:
+            if self.failure is not None:
                 return
+            logs = logs or {}
+            if self._watch is not None:
+                first, flags = self._watch
+                step = int(first.numpy())
+                if step < 0:
+                    return
+                bad = [t for t, f in zip(GUARDED_TERMS, flags.numpy()) if f and t in self.terms]
+            else:
+                bad = [t for t in self.terms if t in logs and not _is_finite(logs[t])]
+                if not bad:
+                    return
+                step = int(self.model.optimizer.iterations.numpy())
             if len(bad) > 1 and "loss" in bad:
                 bad.remove("loss")               # name the term that made the loss bad
-            self.step = int(self.model.optimizer.iterations.numpy())
-            values = ", ".join(f"{t} = {float(np.asarray(logs[t]))}" for t in bad)
+            self.step = step
+            terms = " and ".join(bad)
             self.failure = (
-                f"training diverged at step {self.step} (batch {batch} of the epoch): {values}. "
-                f"The last good checkpoint is kept. Lower [optimizer] learning_rate, set "
-                f"[optimizer] clipnorm (e.g. 10.0), or check the data.")
+                f"training diverged at step {step}: {terms} became NaN or Inf "
+                f"(running means now: " + ", ".join(
+                    f"{t} = {float(np.asarray(logs[t]))}" for t in bad if t in logs) +
+                "). The last good checkpoint is kept. Lower [optimizer] learning_rate, set "
+                "[optimizer] clipnorm (e.g. 10.0), or check the data.")
             self.model.stop_training = True
 
     return NonFiniteGuard
@@ -294,10 +356,12 @@ def _step_checkpointer(out_dir, every, state, keep, guard):
     keras = _import_keras()
 
     class StepCheckpoint(keras.callbacks.Callback):
+        # Called every `steps_per_execution` steps and at the end of each epoch.
         def on_train_batch_end(self, batch, logs=None):
             step = int(self.model.optimizer.iterations.numpy())
-            if step % every or guard.failure is not None:
+            if step - state["last_saved"] < every or guard.failure is not None:
                 return
+            state["last_saved"] = step
             done = state["batches_done"] + batch + 1
             means = {m.name: [float(v.numpy()) for v in m.variables] for m in self.model.metrics}
             record = dict(state["record"](), batch=done, running_metrics=means)
@@ -458,7 +522,9 @@ def train(config, out_dir, *, epochs=None, resume=True, strategy=None, verbose=1
     scope = strategy.scope() if strategy is not None else _nullcontext()
     with scope:
         model, built_cfg = _build_model(cfg, image_shape)
-        model.compile(optimizer=config_lib.optimizer_from_config(cfg))
+        # A step checkpoint needs a Python round trip every `every` steps at least.
+        compile_kwargs = {"steps_per_execution": min(every, 32)} if every else {}
+        model.compile(optimizer=config_lib.optimizer_from_config(cfg), **compile_kwargs)
         model.optimizer.build(model.trainable_variables)
     if resume and latest_checkpoint(out_dir) and (out_dir / CONFIG_FILE).is_file():
         previous = config_lib.load_config(out_dir / CONFIG_FILE)
@@ -483,7 +549,8 @@ def train(config, out_dir, *, epochs=None, resume=True, strategy=None, verbose=1
                   f"step {meta['step']})", flush=True)
 
     guard = _guard_class()()
-    state = {"epoch": start_epoch, "batches_done": 0, "record": None}
+    state = {"epoch": start_epoch, "batches_done": 0, "record": None,
+             "last_saved": int(model.optimizer.iterations.numpy())}
 
     def record(epoch_done=None):
         return {"epoch": state["epoch"] if epoch_done is None else epoch_done,
@@ -505,7 +572,7 @@ def train(config, out_dir, *, epochs=None, resume=True, strategy=None, verbose=1
         val = val_raw.batch(cfg["data"]["batch_size"]).prefetch(tf.data.AUTOTUNE)
         if verbose:
             print(f"Epoch {epoch + 1}/{total_epochs}", flush=True)
-        result = model.fit(data, validation_data=val, epochs=1, verbose=verbose,
+        result = model.fit(data, validation_data=val, epochs=1, verbose=verbose, shuffle=False,
                            callbacks=fit_callbacks)
         if guard.failure is not None:
             raise TrainingDiverged(guard.failure)
@@ -556,8 +623,9 @@ def _final_metrics(model, cfg, train_raw, test_raw, history, train_time, verbose
         "dataset": d["dataset"],
         "train_split": d["train_split"],
         "test_split": d["test_split"],
-        "binarization": cfg["model"].get("binarization"),
-        "binarization_seed": cfg["model"].get("binarization_seed"),
+        "binarization": getattr(model, "binarization", None),
+        "binarization_seed": (model.binarization_seed
+                              if getattr(model, "binarization", None) == "static" else None),
         "epochs": cfg["training"]["epochs"],
         "steps": int(model.optimizer.iterations.numpy()),
         "train": {"elbo": train_elbo["elbo"], "rate": train_elbo["rate"],
@@ -606,11 +674,11 @@ def evaluate(run_dir, num_samples=None, *, max_examples=None, verbose=1):
       ``bits_per_dim``, ``num_importance_samples``, ``num_examples`` (also written
       to ``evaluation.json`` in the run directory).
     """
-    from vaezoo import evaluation, validation
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG_FILE).is_file():
         raise ValueError(f"{run_dir} is not a vaezoo run directory (no {CONFIG_FILE}); give a "
                          f"directory written by `vaezoo train`")
+    from vaezoo import evaluation, validation
     cfg = resolve_config(run_dir / CONFIG_FILE)
     if num_samples is None:
         num_samples = cfg["evaluation"]["num_importance_samples"]

@@ -24,8 +24,7 @@ or ``model.keras``) is loaded as is (``.keras`` in Keras safe mode).
 
 Example:
   >>> import vaezoo
-  >>> sorted(vaezoo.list_models())[:2]
-  ['conv_vae_fashion_mnist', 'conv_vae_mnist']
+  >>> {name: meta["pretrained"] for name, meta in vaezoo.list_models().items()}
   >>> model = vaezoo.load("mlp_vae_fashion_mnist")         # pretrained, verified
   >>> fresh = vaezoo.build("mlp_vae_fashion_mnist")        # same architecture, untrained
 """
@@ -174,8 +173,11 @@ def verify(directory, metadata=None):
 
 
 def _load_weights(model, path):
+    from vaezoo import validation
     try:
-        model.load_weights(str(path))
+        validation.load_weights(model, path, lambda p: model.load_weights(str(p)))
+    except (ValueError, FileNotFoundError):
+        raise
     except Exception as e:  # h5py / Keras raise many types for bad files
         raise ValueError(f"{path}: cannot load these weights into {type(model).__name__} "
                          f"({type(e).__name__}: {str(e)[:300]}). The file is damaged or holds "
@@ -196,12 +198,8 @@ def _load_directory(directory):
         model = config_lib.model_from_config(config_lib.load_config(directory / CONFIG_FILENAME))
         return _load_weights(model, weights)
     if keras_file.is_file():
-        import keras
-        try:
-            return keras.saving.load_model(str(keras_file), safe_mode=True)
-        except Exception as e:
-            raise ValueError(f"{keras_file}: cannot load this .keras file ({type(e).__name__}: "
-                             f"{str(e)[:300]})") from None
+        from vaezoo import validation
+        return validation.load_model(keras_file, safe_mode=True)
     raise ValueError(f"{directory}: not a vaezoo model directory; expected {METADATA_FILENAME} "
                      f"(a pretrained entry) or {CONFIG_FILENAME} with {WEIGHTS_FILENAME}, or "
                      f"{KERAS_FILENAME} (a `vaezoo train` run)")

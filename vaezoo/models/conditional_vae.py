@@ -19,8 +19,9 @@ the networks one-hot; a tensor condition enters flattened (uint8 scaled to
 
 Labels are data, so they are checked where they enter (``preprocess``,
 ``encode``/``decode``/``prior``, ``sample``): eagerly a ValueError; inside a
-``tf.function`` (``fit``) a ``tf.debugging`` assertion that ``fit`` re-raises
-as a ValueError. Keras compiles ``fit`` with XLA only on accelerators
+``tf.function`` (``fit``, ``evaluate``, ``predict``) a ``tf.debugging`` assertion
+tagged with ``vaezoo.validation.MARKER``, which those methods re-raise as a
+ValueError. Keras compiles ``fit`` with XLA only on accelerators
 (``jit_compile="auto"`` is off on CPU), and XLA drops assertions: there an
 out-of-range label silently becomes an all-zero one-hot vector, so check
 such data once with ``vaezoo.models.conditional_vae.check_labels``.
@@ -37,6 +38,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from vaezoo import validation
 from vaezoo.models.base import VAE, unpack_batch
 from vaezoo.networks import mlp
 from vaezoo.priors.base import Prior
@@ -45,8 +47,6 @@ tfd = tfp.distributions
 
 CONDITIONS = ("label", "tensor")
 
-# Marks the assertion messages that ``fit`` turns back into ValueErrors.
-_LABEL_ERROR = "vaezoo label check: "
 
 
 def check_labels(labels, num_classes, allow_unlabeled=False, where="labels"):
@@ -95,7 +95,9 @@ def check_labels(labels, num_classes, allow_unlabeled=False, where="labels"):
                    if (bad == -1).any() and not allow_unlabeled else "")
                 + f"Check num_classes={num_classes} and the data.")
         return labels
-    message = f"{_LABEL_ERROR}{where} must be {valid}; check num_classes={num_classes} and the data"
+    # Tagged so that fit / evaluate / predict turn the failed assertion into a ValueError.
+    message = (f"{validation.MARKER}{where} must be {valid}; check num_classes={num_classes} "
+               f"and the data")
     with tf.control_dependencies([
             tf.debugging.assert_greater_equal(labels, low, message=message),
             tf.debugging.assert_less(labels, num_classes, message=message)]):
@@ -310,17 +312,6 @@ class ConditionalVAE(VAE):
         if y.shape[0] != n:
             raise ValueError(f"condition must have n={n} rows; got shape {tuple(y.shape)}")
         return y
-
-    # ------------------------------------------------------------------ training
-    def fit(self, *args, **kwargs):
-        """``keras.Model.fit``; a bad label found while training raises a ValueError."""
-        try:
-            return super().fit(*args, **kwargs)
-        except tf.errors.InvalidArgumentError as err:
-            if _LABEL_ERROR not in str(err):
-                raise
-            detail = str(err).split(_LABEL_ERROR, 1)[1].splitlines()[0]
-            raise ValueError(f"{type(self).__name__}.fit: {detail}") from err
 
     # ------------------------------------------------------------------ config
     def get_config(self):

@@ -64,7 +64,8 @@ def mixed_batches(images, labels, batch_size=128, labeled_per_batch=32, seed=0):
         raise ValueError("mixed_batches needs both labeled (label >= 0) and unlabeled "
                          f"(label -1) examples; got {int(labeled.sum())} labeled of {len(labels)}")
     if not 0 < labeled_per_batch < batch_size:
-        raise ValueError(f"labeled_per_batch must be in [1, batch_size - 1] = [1, {batch_size - 1}]; "
+        raise ValueError(f"labeled_per_batch must be in [1, batch_size - 1] = "
+                         f"[1, {batch_size - 1}]; "
                          f"got {labeled_per_batch}")
     sup = tf.data.Dataset.from_tensor_slices((images[labeled], labels[labeled]))
     sup = sup.shuffle(int(labeled.sum()), seed=seed).repeat().batch(labeled_per_batch)
@@ -101,14 +102,17 @@ class M1M2:
         return np.concatenate(out)[:, None, None, :]
 
     def preprocess(self, batch, training=False):
-        """Images (and labels) -> (M1 features, labels): what M2 and vaezoo.evaluation take."""
-        x, y = self.m1.preprocess(batch, training=training)
-        return _to_unit_interval(self.m1.encode(x).mean())[:, None, None, :], y
+        """M1's input handling: a batch -> (images on M1's support, labels or None).
+
+        With ``classify`` this is the interface ``vaezoo.evaluation.classification_accuracy``
+        uses.
+        """
+        return self.m1.preprocess(batch, training=training)
 
     def classify(self, images):
         """q(y | z1(x)): class probabilities [N, num_classes]."""
         images = images if not tf.is_tensor(images) else images.numpy()
-        return self.m2.classify(self.features(images))
+        return self.m2.classify(self.features(images))  # (binarizing twice changes nothing)
 
     def save(self, directory):
         os.makedirs(directory, exist_ok=True)
@@ -178,5 +182,6 @@ def train_m1_m2(images, labels, *, m1=None, m1_epochs=10, m2_epochs=30, m1_kwarg
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor="val_accuracy", mode="max", patience=patience, restore_best_weights=True))
     recipe.m2.fit(mixed_batches(feats, labels, batch_size, labeled_per_batch, seed),
-                  validation_data=val, validation_batch_size=1000, epochs=m2_epochs, callbacks=callbacks, verbose=verbose)
+                  validation_data=val, validation_batch_size=1000, epochs=m2_epochs,
+                  callbacks=callbacks, verbose=verbose)
     return recipe

@@ -1,0 +1,616 @@
+"""Throughput of vaezoo: training, ELBO evaluation and importance-sampled log p(x).
+
+What it measures (images per second, wall clock), on real Fashion-MNIST
+(``vaezoo.data.load_arrays("fashion_mnist", ...)``, statically binarized with
+seed 0, the same float {0, 1} arrays for every model):
+
+* **training**: ``model.fit(x, batch_size=B, epochs=1)`` over ``--steps``
+  batches, for each model family (MLPVAE 784-500-500-50, ConvVAE) and batch
+  size. For the MLP, the hand-written keras.io-style VAE of
+  ``benchmarks/reference_keras_vae.py`` (same architecture, plain
+  ``compile(optimizer=Adam())`` / ``fit`` defaults) is measured IN THE SAME RUN,
+  interleaved: each round times the reference and every vaezoo variant once,
+  in turn, and the medians over ``--rounds`` rounds are reported, so the
+  load of a shared machine hits all of them alike. vaezoo's speed is reported
+  as the ratio of medians. The vaezoo variants isolate each default of
+  ``VAE.compile`` (``steps_per_execution``, XLA, the XLA-fused static
+  binarization).
+* **ELBO evaluation**: ``model.evaluate`` (the ``test_step``) and
+  ``vaezoo.evaluation.elbo``.
+* **log-likelihood**: ``vaezoo.evaluation.log_likelihood`` with ``--ll-samples``
+  importance samples on ``--ll-examples`` test images: images/s, decoder
+  samples/s, and the projected time of the full 10,000 x 5,000 run (or the
+  measured time with ``--ll-full``).
+* **FLOPs**: counted from the traced TensorFlow graph (every MatMul / Conv2D /
+  conv-backprop op of one training step, forward and backward, 2 FLOPs per
+  multiply-add; elementwise ops not counted), per image; the achieved FLOP/s
+  and the fraction of the device's peak. The CPU peak is an estimate from the
+  CPU flags and clock (cores x GHz x FLOPs/cycle, stated in the output); for
+  GPUs and TPUs the peak is reported as unknown.
+* **memory** (``--memory``): peak RSS of fresh processes that train on a
+  growing number of examples and evaluate log p(x) with a growing number of
+  importance samples and examples.
+
+Results go to ``benchmarks/results/throughput.json`` and ``.md``.
+
+Examples::
+
+    python benchmarks/throughput.py                       # the default CPU run
+    python benchmarks/throughput.py --quick               # a 2-minute smoke run
+    python benchmarks/throughput.py --strategy mirrored --batch-sizes 256
+    python benchmarks/throughput.py --precision mixed_bfloat16 --no-jit
+    python benchmarks/throughput.py --ll-full             # time 10k images x 5000 samples
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import numpy as np  # noqa: E402
+
+RESULTS = os.path.join(HERE, "results", "throughput")
+
+
+# ----------------------------------------------------------------------------- device
+def _cpu_info():
+    info = {"model": platform.processor() or "unknown", "flags": set(), "mhz": None}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                key, value = key.strip(), value.strip()
+                if key == "model name" and info["model"] in ("unknown", "x86_64", ""):
+                    info["model"] = value
+                elif key == "flags" and not info["flags"]:
+                    info["flags"] = set(value.split())
+                elif key == "cpu MHz" and info["mhz"] is None:
+                    info["mhz"] = float(value)
+                elif key == "vendor_id":
+                    info["vendor"] = value
+    except OSError:
+        pass
+    return info
+
+
+def device_report(strategy):
+    """The devices found and an honest estimate of the peak FLOP/s."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_logical_devices("GPU")
+    tpus = tf.config.list_logical_devices("TPU")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    report = {"strategy": type(strategy).__name__, "replicas": int(strategy.num_replicas_in_sync),
+              "gpus": [d.name for d in gpus], "tpus": [d.name for d in tpus],
+              "cpu_cores": cores, "load_average_1min_at_start": os.getloadavg()[0]}
+    if tpus or gpus:
+        kind = "TPU" if tpus else "GPU"
+        report.update(device=kind, peak_flops=None,
+                      peak_note=f"{kind} peak unknown to this script (look it up for the exact "
+                                f"part and precision); fraction of peak not reported")
+        if gpus:
+            try:
+                details = tf.config.experimental.get_device_details(
+                    tf.config.list_physical_devices("GPU")[0])
+                report["gpu_name"] = details.get("device_name")
+            except Exception:  # noqa: BLE001 - details are optional
+                pass
+        return report
+    cpu = _cpu_info()
+    flags, ghz = cpu["flags"], (cpu["mhz"] or 0) / 1000
+    amd = cpu.get("vendor") == "AuthenticAMD" or "AMD" in cpu["model"]
+    # FP32 FLOPs per cycle per core = 2 (FMA) x SIMD lanes x FMA pipes.
+    if "avx512f" in flags and amd:
+        per_cycle, why = 32, "AVX-512 on AMD Zen 4 (two 256-bit FMA pipes, 512-bit ops double-pumped)"
+    elif "avx512f" in flags:
+        per_cycle, why = 64, "AVX-512 with two 512-bit FMA units (server Intel)"
+    elif "avx2" in flags and "fma" in flags:
+        per_cycle, why = 32, "AVX2 with two 256-bit FMA units"
+    else:
+        per_cycle, why = None, "unknown SIMD width"
+    peak = cores * ghz * 1e9 * per_cycle if per_cycle and ghz else None
+    report.update(
+        device="CPU", cpu_model=cpu["model"], cpu_ghz=ghz or None,
+        bf16_instructions="avx512_bf16" in flags or "amx_bf16" in flags, peak_flops=peak,
+        peak_note=(f"FP32 peak estimate {cores} cores x {ghz:.2f} GHz x {per_cycle} FLOP/cycle "
+                   f"({why}); base clock from /proc/cpuinfo, turbo not counted; cores shared "
+                   f"with other users of this machine" if peak else "CPU peak unknown"))
+    return report
+
+
+# ----------------------------------------------------------------------------- FLOPs
+def _op_flops(op):
+    """FLOPs of one MatMul / conv op from its static shapes (None if not one)."""
+    def shape(t):
+        return [int(d) if d is not None else None for d in t.shape]
+
+    t = op.type
+    if t in ("MatMul", "BatchMatMulV2", "BatchMatMulV3", "BatchMatMul", "_MklMatMul"):
+        a, b = shape(op.inputs[0]), shape(op.inputs[1])
+        out = shape(op.outputs[0])
+        if None in a or None in b or None in out:
+            return None
+        transpose_a = op.get_attr("transpose_a") if t == "MatMul" else op.get_attr("adj_x")
+        k = a[-2] if transpose_a else a[-1]
+        return 2 * int(np.prod(out)) * k
+    if t in ("Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter", "DepthwiseConv2dNative"):
+        out = shape(op.outputs[0])
+        if t == "Conv2D":
+            kh, kw, cin, _ = shape(op.inputs[1])
+            return None if None in out else 2 * int(np.prod(out)) * kh * kw * cin
+        if t == "Conv2DBackpropInput":  # out = input grad [B, H, W, Cin]; filter [kh, kw, Cin, Cout]
+            grad = shape(op.inputs[2])
+            filt = op.inputs[1]
+            fshape = shape(filt) if filt.shape.rank == 4 else None
+            if fshape is None or None in grad:
+                return None
+            kh, kw, _, _ = fshape
+            return 2 * int(np.prod(grad)) * kh * kw * fshape[2]
+        if t == "Conv2DBackpropFilter":  # out = filter grad [kh, kw, Cin, Cout]
+            grad = shape(op.inputs[2])
+            if None in grad or None in out:
+                return None
+            kh, kw, cin, _ = out
+            return 2 * int(np.prod(grad)) * kh * kw * cin
+    return None
+
+
+def graph_flops(fn, *args):
+    """Sum of MatMul / conv FLOPs in the graph of ``fn(*args)`` (fixed shapes)."""
+    import tensorflow as tf
+
+    graph = tf.function(fn).get_concrete_function(*args).graph
+    total, unknown = 0, 0
+    for op in graph.get_operations():
+        f = _op_flops(op)
+        if f is None and op.type in ("MatMul", "BatchMatMulV2", "BatchMatMulV3", "Conv2D",
+                                     "Conv2DBackpropInput", "Conv2DBackpropFilter"):
+            unknown += 1
+        total += f or 0
+    return total, unknown
+
+
+def training_flops_per_image(model, batch_size, image_shape, reference=False):
+    """Forward + backward matmul/conv FLOPs of one training step, per image."""
+    import tensorflow as tf
+
+    x = tf.zeros((batch_size,) + tuple(image_shape), tf.float32)
+
+    def step(x):
+        with tf.GradientTape() as tape:
+            if reference:
+                loss = model.vae_losses(x)[0]
+            else:
+                xs, y = model.preprocess(x, training=True)
+                loss, _ = model.compute_objective(xs, y, training=False)
+        return tape.gradient(loss, model.trainable_variables)
+
+    total, unknown = graph_flops(step, x)
+    return total / batch_size, unknown
+
+
+def decoder_flops_per_sample(model):
+    """Forward FLOPs of the decoder for one z (the work of one importance sample)."""
+    import tensorflow as tf
+
+    z = tf.zeros((64, model.latent_dim), tf.float32)
+    total, _ = graph_flops(lambda z: model.decoder(z), z)
+    return total / 64
+
+
+# ----------------------------------------------------------------------------- models
+FAMILIES = {
+    "mlp": dict(cls="MLPVAE", kwargs=dict(latent_dim=50, hidden_units=(500, 500))),
+    "conv": dict(cls="ConvVAE", kwargs=dict(latent_dim=50)),
+}
+
+
+def build_vaezoo(family, image_shape, compile_kwargs, unfused=False, bf16_hidden=False):
+    import keras
+
+    import vaezoo
+
+    spec = FAMILIES[family]
+    cls = getattr(vaezoo, spec["cls"])
+    if unfused:  # static binarization as plain TF ops every step (before the fast default)
+        cls = type(f"Unfused{cls.__name__}", (cls,), {"preprocess": _unfused_preprocess})
+    model = cls(likelihood="bernoulli", binarization="static", binarization_seed=0,
+                image_shape=image_shape, seed=0, **spec["kwargs"])
+    if bf16_hidden:
+        bfloat16_hidden_layers(model)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), **compile_kwargs)
+    return model
+
+
+def bfloat16_hidden_layers(model):
+    """Computes the hidden layers of both trunks in bfloat16 (weights stay float32).
+
+    The decoder's last layer with weights and the posterior head stay float32, so
+    the logits and the distributions' parameters are float32. Measured here as a
+    candidate only: it is not a vaezoo default (its effect on the test
+    log-likelihood was not verified to be within 0.1 nats).
+    """
+    def kernels(layer):  # in call order (Sequential / functional ``layers``)
+        out = []
+        for sub in getattr(layer, "layers", []):
+            out += kernels(sub) if getattr(sub, "layers", None) else (
+                [sub] if hasattr(sub, "kernel") else [])
+        return out
+
+    last = kernels(model.decoder)[-1]
+    for layer in kernels(model.encoder) + kernels(model.decoder)[:-1]:
+        layer.dtype_policy = "mixed_bfloat16"
+    assert last.dtype_policy.name == "float32"
+
+
+def _unfused_preprocess(self, data, training=False):
+    from vaezoo.models import base
+    from vaezoo.preprocessing import static_binarize
+
+    fast, base._static_binarize_once = base._static_binarize_once, static_binarize
+    try:
+        return type(self).__mro__[1].preprocess(self, data, training)
+    finally:
+        base._static_binarize_once = fast
+
+
+def build_reference(image_shape):
+    import keras
+
+    from reference_keras_vae import ReferenceVAE
+
+    model = ReferenceVAE(latent_dim=50, hidden_units=(500, 500), image_shape=image_shape)
+    model.compile(optimizer=keras.optimizers.Adam())  # keras.io: every other arg default
+    return model
+
+
+# ----------------------------------------------------------------------------- timing
+def _timed(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def interleaved(candidates, rounds, images):
+    """Times every candidate once per round, in turn; returns per-candidate rates."""
+    rates = {name: [] for name in candidates}
+    for r in range(rounds):
+        order = list(candidates) if r % 2 == 0 else list(reversed(candidates))
+        for name in order:
+            rates[name].append(images / _timed(candidates[name]))
+    return rates
+
+
+def _summary(rates):
+    return {"median": statistics.median(rates), "min": min(rates), "max": max(rates),
+            "rounds": [round(r, 1) for r in rates]}
+
+
+def bench_training(args, strategy, x_train, device):
+    image_shape = tuple(x_train.shape[1:])
+    results = []
+    for family in args.families:
+        for batch_size in args.batch_sizes:
+            steps = max(20, args.steps * 128 // batch_size)  # about the same images per round
+            n = batch_size * steps
+            x = x_train[:n]
+            jit = {} if args.jit is None else {"jit_compile": args.jit}
+            variants = {"vaezoo (defaults)": dict(**jit)}
+            if family == "mlp" and not args.quick:
+                variants.update({
+                    "vaezoo steps_per_execution=1": dict(steps_per_execution=1, **jit),
+                    "vaezoo jit_compile=True": dict(jit_compile=True),
+                    "vaezoo spe=1, unfused binarization": dict(steps_per_execution=1,
+                                                               jit_compile=False),
+                    "vaezoo + bfloat16 hidden layers (opt-in, not default)": dict(**jit),
+                })
+            models = {}
+            with strategy.scope():
+                if family == "mlp":
+                    models["reference (keras.io recipe)"] = build_reference(image_shape)
+                for name, kw in variants.items():
+                    models[name] = build_vaezoo(family, image_shape, kw,
+                                                unfused="unfused" in name,
+                                                bf16_hidden="bfloat16" in name)
+            fits = {name: (lambda m=m: m.fit(x, batch_size=batch_size, epochs=1, verbose=0,
+                                              shuffle=True))
+                    for name, m in models.items()}
+            for name, m in models.items():  # warm-up: tracing, compilation, first epoch
+                m.fit(x[:batch_size * min(steps, 64)], batch_size=batch_size, epochs=1,
+                      verbose=0)
+            print(f"training {family} batch {batch_size}: {len(models)} models x "
+                  f"{args.rounds} rounds x {steps} steps", flush=True)
+            rates = interleaved(fits, args.rounds, n)
+            ref_name = "reference (keras.io recipe)"
+            main = models["vaezoo (defaults)"]
+            flops, unknown = training_flops_per_image(main, batch_size, image_shape)
+            row = {"family": family, "batch_size": batch_size, "steps_per_round": steps,
+                   "flops_per_image": flops, "flop_ops_without_static_shape": unknown,
+                   "jit_compile": bool(main.jit_compile),
+                   "steps_per_execution": int(main.steps_per_execution), "models": {}}
+            if ref_name in models:
+                rflops, _ = training_flops_per_image(models[ref_name], batch_size, image_shape,
+                                                     reference=True)
+                row["reference_flops_per_image"] = rflops
+            for name, r in rates.items():
+                s = _summary(r)
+                s["flops_per_s"] = s["median"] * (row.get("reference_flops_per_image", flops)
+                                                  if name == ref_name else flops)
+                if device.get("peak_flops"):
+                    s["fraction_of_peak"] = s["flops_per_s"] / device["peak_flops"]
+                row["models"][name] = s
+            if ref_name in rates:
+                ref = rates[ref_name]
+                for name in variants:
+                    row["models"][name]["ratio_to_reference"] = (
+                        statistics.median(rates[name]) / statistics.median(ref))
+                    # Per-round ratios: the pairs timed back to back.
+                    row["models"][name]["per_round_ratios"] = [
+                        round(a / b, 3) for a, b in zip(rates[name], ref)]
+            results.append(row)
+            print(json.dumps(row, indent=1, default=float), flush=True)
+            del models, fits
+    return results
+
+
+def bench_elbo(args, strategy, x_test, device):
+    import vaezoo
+
+    image_shape = tuple(x_test.shape[1:])
+    n = min(len(x_test), args.eval_examples)
+    x = x_test[:n]
+    batch = 500
+    with strategy.scope():
+        models = {"reference (keras.io recipe)": build_reference(image_shape),
+                  "vaezoo (defaults)": build_vaezoo("mlp", image_shape, {})}
+    runs = {name: (lambda m=m: m.evaluate(x, batch_size=batch, verbose=0))
+            for name, m in models.items()}
+    runs["vaezoo.evaluation.elbo"] = lambda: vaezoo.evaluation.elbo(
+        models["vaezoo (defaults)"], x, progress=False)
+    for fn in runs.values():
+        fn()
+    rates = interleaved(runs, args.rounds, n)
+    out = {"examples": n, "batch_size": batch,
+           "models": {name: _summary(r) for name, r in rates.items()}}
+    ref = statistics.median(rates["reference (keras.io recipe)"])
+    for name in ("vaezoo (defaults)", "vaezoo.evaluation.elbo"):
+        out["models"][name]["ratio_to_reference"] = statistics.median(rates[name]) / ref
+    print(json.dumps(out, indent=1), flush=True)
+    return out
+
+
+def bench_log_likelihood(args, x_train, x_test, device):
+    import vaezoo
+
+    image_shape = tuple(x_test.shape[1:])
+    model = build_vaezoo("mlp", image_shape, {})
+    trained = 0
+    if args.ll_train_epochs:
+        start = time.perf_counter()
+        model.fit(x_train, batch_size=128, epochs=args.ll_train_epochs, verbose=0)
+        trained = time.perf_counter() - start
+    per_sample = decoder_flops_per_sample(model)
+    n = len(x_test) if args.ll_full else min(args.ll_examples, len(x_test))
+    k = args.ll_samples
+    x = x_test[:n]
+    # Warm-up (tracing, compilation) on one batch, not timed.
+    vaezoo.evaluation.log_likelihood(model, x[:500], num_samples=k, progress=False)
+    start = time.perf_counter()
+    result = vaezoo.evaluation.log_likelihood(model, x, num_samples=k, progress=False)
+    seconds = time.perf_counter() - start
+    decoder_flops = per_sample * n * k
+    out = {"examples": n, "num_samples": k, "seconds": seconds, "images_per_s": n / seconds,
+           "decoder_samples_per_s": n * k / seconds, "decoder_flops_per_sample": per_sample,
+           "decoder_flops_per_s": decoder_flops / seconds,
+           "log_likelihood": result["log_likelihood"], "stderr": result["stderr"],
+           "model_trained_epochs": args.ll_train_epochs, "training_seconds": trained,
+           "projected_seconds_10000x5000": per_sample * 10000 * 5000 / (decoder_flops / seconds),
+           "full_10000x5000_measured": bool(args.ll_full and n == 10000 and k == 5000)}
+    if device.get("peak_flops"):
+        out["fraction_of_peak"] = out["decoder_flops_per_s"] / device["peak_flops"]
+    print(json.dumps(out, indent=1), flush=True)
+    return out
+
+
+# ----------------------------------------------------------------------------- memory
+def memory_probe(kind, size, samples):
+    """Runs in a fresh process; prints its peak RSS (MiB) as JSON."""
+    import vaezoo
+    from vaezoo import data
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if kind == "train":
+        x, _ = data.load_arrays("fashion_mnist", "train", binarization="static", verbose=False)
+        x = x[:size]
+        model = build_vaezoo("mlp", tuple(x.shape[1:]), {})
+        after_load = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        ds = data.load("fashion_mnist", "train", verbose=False).take(size).batch(128)
+        model.fit(ds, epochs=1, verbose=0)
+    else:
+        x, _ = data.load_arrays("fashion_mnist", "test", binarization="static", verbose=False)
+        x = x[:size]
+        model = build_vaezoo("mlp", tuple(x.shape[1:]), {})
+        after_load = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        vaezoo.evaluation.log_likelihood(model, x, num_samples=samples, progress=False)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("MEMORY " + json.dumps({"kind": kind, "examples": size, "num_samples": samples,
+                                  "peak_rss_mib": peak, "rss_after_import_mib": before,
+                                  "rss_after_data_and_model_mib": after_load}), flush=True)
+
+
+def bench_memory(args):
+    probes = [("train", 6000, 0), ("train", 60000, 0)]
+    probes += [("log_likelihood", 500, k) for k in (100, 1000, 5000)]
+    probes += [("log_likelihood", n, 100) for n in (2000, 10000)]
+    if args.quick:
+        probes = [("train", 1280, 0), ("train", 6400, 0), ("log_likelihood", 100, 10),
+                  ("log_likelihood", 100, 100)]
+    out = []
+    for kind, size, samples in probes:
+        proc = subprocess.run(
+            [sys.executable, __file__, "--memory-probe", kind, str(size), str(samples)],
+            capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+        line = [ln for ln in proc.stdout.splitlines() if ln.startswith("MEMORY ")]
+        if proc.returncode or not line:
+            out.append({"kind": kind, "examples": size, "num_samples": samples,
+                        "error": proc.stderr[-500:]})
+        else:
+            out.append(json.loads(line[-1][len("MEMORY "):]))
+        print(json.dumps(out[-1]), flush=True)
+    return out
+
+
+# ----------------------------------------------------------------------------- report
+def write_markdown(path, res):
+    d = res["device"]
+    lines = ["# vaezoo throughput", "",
+             f"Command: `{res['command']}`  ", f"Date (UTC): {res['date']}  ",
+             f"Device: {d['device']} {d.get('cpu_model') or d.get('gpu_name') or ''}, "
+             f"{d['cpu_cores']} cores, strategy {d['strategy']} ({d['replicas']} replicas), "
+             f"precision {res['precision']}, load average at start "
+             f"{d['load_average_1min_at_start']:.1f}  ",
+             f"Peak: {d['peak_note']}  ",
+             "Data: Fashion-MNIST (`vaezoo.data.load_arrays`), statically binarized "
+             "(seed 0), float {0,1} arrays fed to `model.fit(x, batch_size=B)`.", "",
+             "## Training (images/s, median of interleaved rounds)", "",
+             "| family | batch | model | images/s (median) | min..max | ratio to reference "
+             "| GFLOP/s | % of peak |", "|---|---|---|---|---|---|---|---|"]
+    for row in res.get("training", []):
+        for name, s in row["models"].items():
+            ratio = s.get("ratio_to_reference")
+            ratio = "" if ratio is None else f"{ratio:.2f}x"
+            peak = s.get("fraction_of_peak")
+            peak = "" if peak is None else f"{100 * peak:.0f}%"
+            lines.append(
+                f"| {row['family']} | {row['batch_size']} | {name} | {s['median']:.0f} | "
+                f"{s['min']:.0f}..{s['max']:.0f} | {ratio} | "
+                f"{s['flops_per_s'] / 1e9:.1f} | {peak} |")
+    for row in res.get("training", []):
+        lines.append(f"\n{row['family']} batch {row['batch_size']}: "
+                     f"{row['flops_per_image'] / 1e6:.2f} MFLOP per image per training step "
+                     f"(matmul/conv, forward + backward, from the traced graph); vaezoo defaults "
+                     f"here: jit_compile={row['jit_compile']}, "
+                     f"steps_per_execution={row['steps_per_execution']}.")
+    if res.get("elbo"):
+        e = res["elbo"]
+        lines += ["", f"## ELBO evaluation ({e['examples']} test images, batch {e['batch_size']})",
+                  "", "| model | images/s (median) | ratio to reference |", "|---|---|---|"]
+        for name, s in e["models"].items():
+            ratio = s.get("ratio_to_reference")
+            ratio = "" if ratio is None else f"{ratio:.2f}x"
+            lines.append(f"| {name} | {s['median']:.0f} | {ratio} |")
+    if res.get("log_likelihood"):
+        ll = res["log_likelihood"]
+        lines += ["", "## Importance-sampled log-likelihood (MLP VAE)", "",
+                  f"{ll['examples']} test images x {ll['num_samples']} samples in "
+                  f"{ll['seconds']:.1f} s: {ll['images_per_s']:.1f} images/s, "
+                  f"{ll['decoder_samples_per_s']:.0f} decoder samples/s, "
+                  f"{ll['decoder_flops_per_s'] / 1e9:.1f} GFLOP/s of decoder work"
+                  + (f" ({100 * ll['fraction_of_peak']:.0f}% of the estimated peak)"
+                     if "fraction_of_peak" in ll else "") + ".  ",
+                  f"log p(x) = {ll['log_likelihood']:.2f} +- {ll['stderr']:.2f} nats "
+                  f"(model trained {ll['model_trained_epochs']} epochs).  ",
+                  ("Measured" if ll["full_10000x5000_measured"] else "Projected") +
+                  f" time for 10,000 images x 5,000 samples: "
+                  f"{ll['projected_seconds_10000x5000'] / 60:.1f} min (target < 6 min)."]
+    if res.get("memory"):
+        lines += ["", "## Peak memory (RSS of a fresh process)", "",
+                  "| work | examples | importance samples | peak RSS (MiB) |", "|---|---|---|---|"]
+        for m in res["memory"]:
+            lines.append(f"| {m['kind']} | {m['examples']} | {m['num_samples'] or ''} | "
+                         + (f"{m['peak_rss_mib']:.0f}" if "peak_rss_mib" in m else "failed")
+                         + " |")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--strategy", default="default",
+                   choices=["default", "mirrored", "multi_worker", "tpu"])
+    p.add_argument("--precision", default="float32",
+                   choices=["float32", "mixed_float16", "mixed_bfloat16"])
+    p.add_argument("--jit", dest="jit", action="store_true", default=None,
+                   help="force XLA for vaezoo (default: VAE.compile's 'auto')")
+    p.add_argument("--no-jit", dest="jit", action="store_false")
+    p.add_argument("--families", default="mlp,conv")
+    p.add_argument("--batch-sizes", default="128,512")
+    p.add_argument("--steps", type=int, default=100, help="training steps per timed round")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--eval-examples", type=int, default=10000)
+    p.add_argument("--ll-examples", type=int, default=500)
+    p.add_argument("--ll-samples", type=int, default=5000)
+    p.add_argument("--ll-full", action="store_true",
+                   help="log-likelihood over all 10,000 test images (with --ll-samples)")
+    p.add_argument("--ll-train-epochs", type=int, default=0)
+    p.add_argument("--memory", action="store_true", help="also run the memory probes")
+    p.add_argument("--skip", default="", help="comma list of: training,elbo,ll")
+    p.add_argument("--quick", action="store_true", help="a small smoke run")
+    p.add_argument("--out", default=RESULTS, help="path without extension for .json and .md")
+    p.add_argument("--memory-probe", nargs=3, metavar=("KIND", "SIZE", "SAMPLES"),
+                   help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    args.families = [f for f in args.families.split(",") if f]
+    args.batch_sizes = [int(b) for b in args.batch_sizes.split(",") if b]
+    args.skip = set(s for s in args.skip.split(",") if s)
+    for fam in args.families:
+        if fam not in FAMILIES:
+            p.error(f"--families: unknown family {fam!r}; valid: {', '.join(FAMILIES)}")
+    if args.quick:
+        args.steps, args.rounds = min(args.steps, 30), min(args.rounds, 3)
+        args.batch_sizes = args.batch_sizes[:1]
+        args.eval_examples, args.ll_examples, args.ll_samples = 2000, 100, 200
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.memory_probe:
+        kind, size, samples = args.memory_probe
+        memory_probe(kind, int(size), int(samples))
+        return
+    import keras
+
+    from vaezoo import data, distribute
+
+    if args.precision != "float32":
+        keras.config.set_dtype_policy(args.precision)
+    strategy = distribute.get_strategy(args.strategy)
+    device = device_report(strategy)
+    print(json.dumps(device, indent=1), flush=True)
+    x_train, _ = data.load_arrays("fashion_mnist", "train", binarization="static", seed=0)
+    x_test, _ = data.load_arrays("fashion_mnist", "test", binarization="static", seed=0)
+    res = {"command": "python benchmarks/throughput.py " + " ".join(sys.argv[1:] if argv is None
+                                                                   else argv),
+           "date": time.strftime("%Y-%m-%d %H:%M", time.gmtime()), "precision": args.precision,
+           "device": device, "data": "fashion_mnist train/test, static binarization seed 0"}
+    started = time.perf_counter()
+    if "training" not in args.skip:
+        res["training"] = bench_training(args, strategy, x_train, device)
+    if "elbo" not in args.skip:
+        res["elbo"] = bench_elbo(args, strategy, x_test, device)
+    if "ll" not in args.skip:
+        res["log_likelihood"] = bench_log_likelihood(args, x_train, x_test, device)
+    if args.memory:
+        res["memory"] = bench_memory(args)
+    res["wall_seconds"] = time.perf_counter() - started
+    res["load_average_1min_at_end"] = os.getloadavg()[0]
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out + ".json", "w") as f:
+        json.dump(res, f, indent=1, default=float)
+    write_markdown(args.out + ".md", res)
+    print(f"wrote {args.out}.json and {args.out}.md in {res['wall_seconds']:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

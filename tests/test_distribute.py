@@ -1,0 +1,174 @@
+"""tf.distribute: the same loss trajectory on 1 device, 2 mirrored replicas and 2 workers.
+
+Each configuration runs in its own Python process (TF's device setup is
+process-global and must not clash with the other tests): this file is also the
+worker program (``python tests/test_distribute.py MODE OUT.json``).
+
+The model is trained with plain SGD, not Adam: Adam is invariant to the scale of
+the gradient, so it would hide a wrong loss reduction across replicas (summing
+instead of averaging the replicas' gradients doubles the step with SGD).
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+STEPS = 12
+GLOBAL_BATCH = 64
+LEARNING_RATE = 0.05
+
+
+# ----------------------------------------------------------------------------- worker side
+def _train(mode, out_path):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    if mode == "mirrored":
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import keras
+
+    import vaezoo
+    from vaezoo import distribute
+
+    if mode == "single":
+        strategy = distribute.get_strategy("default")
+    elif mode == "mirrored":
+        strategy = distribute.get_strategy("mirrored", devices=["/cpu:0", "/cpu:1"])
+    else:
+        strategy = distribute.get_strategy("multi_worker", communication="ring")
+
+    rng = np.random.default_rng(0)
+    # 8x8 "images" with a little structure (two prototypes + noise), binary.
+    protos = rng.uniform(size=(2, 8, 8, 1))
+    images = (rng.uniform(size=(STEPS * GLOBAL_BATCH, 8, 8, 1))
+              < protos[rng.integers(0, 2, STEPS * GLOBAL_BATCH)]).astype(np.float32)
+    data = tf.data.Dataset.from_tensor_slices(images).batch(GLOBAL_BATCH)
+    if mode == "multi_worker":  # both workers read the same data; Keras shards by batch
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = \
+            tf.data.experimental.AutoShardPolicy.DATA
+        data = data.with_options(options)
+
+    keras.utils.set_random_seed(0)
+    with strategy.scope():
+        model = vaezoo.MLPVAE(latent_dim=4, hidden_units=(32,), likelihood="bernoulli",
+                              image_shape=(8, 8, 1), num_samples=16, seed=0)
+        model.compile(optimizer=keras.optimizers.SGD(LEARNING_RATE), steps_per_execution=1)
+
+    losses = []
+    log = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: losses.append(float(logs["loss"])))
+    model.fit(data, epochs=1, verbose=0, callbacks=[log])
+    final = model.evaluate(data, verbose=0, return_dict=True)
+    weights = [float(np.sum(np.asarray(w, np.float64))) for w in model.get_weights()]
+    with open(out_path, "w") as f:
+        json.dump({"losses": losses, "final_loss": float(final["loss"]),
+                   "replicas": int(strategy.num_replicas_in_sync), "weight_sums": weights}, f)
+
+
+# ----------------------------------------------------------------------------- test side
+def _env():
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    env.pop("TF_CONFIG", None)
+    return env
+
+
+def _run(mode, tmp_path, env=None, name=None):
+    out = tmp_path / f"{name or mode}.json"
+    proc = subprocess.Popen([sys.executable, __file__, mode, str(out)], env=env or _env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return proc, out
+
+
+def _result(proc, out, timeout=240):
+    log, _ = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, log[-3000:]
+    with open(out) as f:
+        return json.load(f)
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("single")
+    return _result(*_run("single", tmp))
+
+
+def _free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def _assert_same_trajectory(got, want):
+    assert len(got["losses"]) == len(want["losses"]) == STEPS
+    # Identical initial weights and data: the first step's loss differs only by the
+    # Monte-Carlo draw of z (16 samples per example).
+    np.testing.assert_allclose(got["losses"], want["losses"], rtol=0.01)
+    np.testing.assert_allclose(got["final_loss"], want["final_loss"], rtol=0.01)
+    # The SGD steps themselves: the summed weights move the same way.
+    np.testing.assert_allclose(got["weight_sums"], want["weight_sums"], rtol=0.02, atol=0.05)
+
+
+def test_single_device_learns(single):
+    assert single["replicas"] == 1
+    assert single["final_loss"] < single["losses"][0] - 1.0
+
+
+def test_mirrored_two_cpus_matches_single_device(single, tmp_path):
+    mirrored = _result(*_run("mirrored", tmp_path))
+    assert mirrored["replicas"] == 2
+    _assert_same_trajectory(mirrored, single)
+
+
+def test_multi_worker_two_processes_matches_single_device(single, tmp_path):
+    ports = _free_ports(2)
+    workers = []
+    for index in range(2):
+        env = _env()
+        env["TF_CONFIG"] = json.dumps({
+            "cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
+            "task": {"type": "worker", "index": index}})
+        workers.append(_run("multi_worker", tmp_path, env=env, name=f"worker{index}"))
+    results = [_result(proc, out) for proc, out in workers]
+    for result in results:
+        assert result["replicas"] == 2
+        _assert_same_trajectory(result, single)
+    # The two workers hold the same (all-reduced) model.
+    np.testing.assert_allclose(results[0]["weight_sums"], results[1]["weight_sums"], rtol=1e-5)
+
+
+def test_get_strategy_rejects_unknown_name_with_the_valid_names():
+    from vaezoo import distribute
+
+    with pytest.raises(ValueError, match=r"strategy must be one of .*'mirrored'.*Did you mean "
+                                         r"'mirrored'"):
+        distribute.get_strategy("mirored")
+    with pytest.raises(ValueError, match="devices= only applies"):
+        distribute.get_strategy("default", devices=["/cpu:0"])
+
+
+def test_default_strategy_helpers():
+    from vaezoo import distribute
+
+    strategy = distribute.get_strategy("default")
+    assert distribute.num_replicas(strategy) == 1
+    assert distribute.global_batch_size(128, strategy) == 128
+    assert distribute.is_chief(strategy)
+    with pytest.raises(ValueError, match="positive integer"):
+        distribute.global_batch_size(0)
+
+
+if __name__ == "__main__":
+    _train(sys.argv[1], sys.argv[2])

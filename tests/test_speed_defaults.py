@@ -1,0 +1,103 @@
+"""The fast defaults of ``VAE.compile`` and the train step (no timing here: see
+``benchmarks/throughput.py`` for the measured speed-ups)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras
+import vaezoo
+from vaezoo.models import base
+from vaezoo.preprocessing import static_binarize
+
+
+def _model(**kwargs):
+    kwargs = {"latent_dim": 3, "hidden_units": (16,), "likelihood": "bernoulli",
+              "binarization": "static", "image_shape": (6, 6, 1), "seed": 0, **kwargs}
+    return vaezoo.MLPVAE(**kwargs)
+
+
+def _images(n=40, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, size=(n, 6, 6, 1), dtype=np.uint8)
+
+
+def test_compile_defaults_on_this_machine():
+    model = _model()
+    model.compile(optimizer="adam")
+    assert model.steps_per_execution == base.DEFAULT_STEPS_PER_EXECUTION == 32
+    has_accelerator = bool(tf.config.list_logical_devices("GPU")
+                           or tf.config.list_logical_devices("TPU"))
+    # XLA for the whole step only where it pays (accelerators), not on a CPU.
+    assert model.jit_compile is has_accelerator
+
+
+def test_compile_respects_explicit_settings():
+    model = _model()
+    model.compile(optimizer="adam", jit_compile=True, steps_per_execution=4)
+    assert model.jit_compile is True and model.steps_per_execution == 4
+    model.compile(optimizer="adam", jit_compile=False, steps_per_execution=1)
+    assert model.jit_compile is False and model.steps_per_execution == 1
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, "fast", True])
+def test_compile_rejects_bad_steps_per_execution(bad):
+    with pytest.raises(ValueError, match="steps_per_execution must be 'auto' or a positive"):
+        _model().compile(optimizer="adam", steps_per_execution=bad)
+
+
+def test_compile_rejects_bad_jit_compile():
+    with pytest.raises(ValueError, match="jit_compile must be 'auto', True or False"):
+        _model().compile(optimizer="adam", jit_compile="yes")
+
+
+def test_fused_static_binarization_is_exactly_the_reference_hash():
+    gray = tf.constant(_images(8), tf.float32) / 255.0
+    want = static_binarize(gray, 3)
+    np.testing.assert_array_equal(base._fused_static_binarize(gray, 3), want)
+    np.testing.assert_array_equal(base._static_binarize_once(gray, 3), want)
+    # Binary input passes through unchanged (static binarization is idempotent on it).
+    np.testing.assert_array_equal(base._static_binarize_once(want, 3), want)
+    np.testing.assert_array_equal(static_binarize(want, 3), want)
+
+
+def test_preprocess_gives_the_same_binarization_for_uint8_and_prebinarized_input():
+    model = _model(binarization_seed=5)
+    images = _images(8)
+    from_uint8, _ = model.preprocess(images)
+    from_binary, _ = model.preprocess(static_binarize(images, 5).numpy())
+    np.testing.assert_array_equal(from_uint8, static_binarize(images, 5))
+    np.testing.assert_array_equal(from_binary, from_uint8)
+
+
+def test_training_does_not_retrace():
+    traces = []
+
+    class Counting(vaezoo.MLPVAE):
+        def train_step(self, data):
+            traces.append(1)  # runs only while TensorFlow traces the step
+            return super().train_step(data)
+
+    model = Counting(latent_dim=3, hidden_units=(16,), likelihood="bernoulli",
+                     binarization="static", image_shape=(6, 6, 1), seed=0)
+    model.compile(optimizer="adam", steps_per_execution=4)
+    data = tf.data.Dataset.from_tensor_slices(_images(40)).batch(8)  # 5 batches per epoch
+    history = model.fit(data, epochs=3, verbose=0)
+    assert len(history.history["loss"]) == 3
+    assert all(np.isfinite(history.history["loss"]))
+    # One trace for the steps of the while loop; none per epoch or per batch.
+    assert len(traces) <= 2, f"train_step traced {len(traces)} times"
+
+
+def test_steps_per_execution_trains_all_batches():
+    """With 32 steps per execution an epoch of 5 batches still runs 5 steps."""
+    model = _model()
+    model.compile(optimizer=keras.optimizers.SGD(0.0))  # default steps_per_execution=32
+    data = tf.data.Dataset.from_tensor_slices(_images(40)).batch(8)
+    model.fit(data, epochs=2, verbose=0)
+    assert int(model.optimizer.iterations.numpy()) == 10
+
+
+def test_loss_is_not_rescaled_without_a_strategy():
+    loss = tf.constant(3.0)
+    assert float(base._scale_for_replicas(loss)) == 3.0
+    assert not base._multi_worker()
