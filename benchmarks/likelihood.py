@@ -10,7 +10,7 @@ For each zoo config (``zoo_configs/<name>.toml``): build the model from
   test examples (``vaezoo.evaluation.log_likelihood``);
 * the ELBO (one z sample per example, analytic KL where TFP has it).
 
-Results are merged by config name into ``benchmarks/results/likelihood.json``
+Results are merged by (config name, epochs) into ``benchmarks/results/likelihood.json``
 (so several invocations accumulate) and the whole table is rewritten to
 ``benchmarks/results/likelihood.md``. The per-example log-likelihoods are
 kept in ``likelihood_per_example.npz`` so two models evaluated on the same
@@ -81,7 +81,8 @@ def parse_args(argv=None):
                    help="train on the first N training examples only (smoke runs)")
     p.add_argument("--eval-batch-size", type=int, default=500)
     p.add_argument("--weights-dir", default=None,
-                   help="keep trained weights here as <config>.weights.h5 (+ .train.json); a "
+                   help="keep trained weights here as <config>@<epochs>ep.weights.h5 (+ "
+                        ".train.json); a "
                         "config whose weights are already there is evaluated without retraining")
     p.add_argument("--output-dir", default=str(RESULTS_DIR))
     return p.parse_args(argv)
@@ -116,8 +117,8 @@ def run_config(name, args):
     weights = train_file = None
     if args.weights_dir:
         Path(args.weights_dir).mkdir(parents=True, exist_ok=True)
-        weights = Path(args.weights_dir) / f"{cfg['name']}.weights.h5"
-        train_file = Path(args.weights_dir) / f"{cfg['name']}.train.json"
+        weights = Path(args.weights_dir) / f"{cfg['name']}@{epochs}ep.weights.h5"
+        train_file = Path(args.weights_dir) / f"{cfg['name']}@{epochs}ep.train.json"
     if weights is not None and weights.exists() and train_file.exists():
         # Evaluate a model this script trained before (same config, recorded budget).
         model.load_weights(str(weights))
@@ -146,6 +147,7 @@ def run_config(name, args):
                          progress=False)
     published = PUBLISHED.get(cfg["name"])
     result = {
+        "key": f"{cfg['name']}@{trained['epochs']}ep",
         "config": cfg["name"],
         "description": cfg["description"],
         "dataset": cfg["data"]["dataset"],
@@ -174,23 +176,26 @@ def run_config(name, args):
 
 
 def paired(results, per_example):
-    """Per-example comparisons of models evaluated on the same test examples alike."""
+    """Per-example comparisons of models trained with the same budget and evaluated alike."""
     out = []
     for a, b in COMPARISONS:
-        if a not in results or b not in results or a not in per_example or b not in per_example:
-            continue
-        ra, rb = results[a], results[b]
-        same = all(ra[k] == rb[k] for k in ("dataset", "test_split", "binarization",
-                                            "num_importance_samples", "num_test_examples"))
-        if not same:
-            continue
-        d = per_example[a] - per_example[b]
-        stderr = float(d.std(ddof=1) / math.sqrt(d.size))
-        out.append({"challenger": a, "reference": b, "difference": float(d.mean()),
-                    "paired_stderr": stderr,
-                    "unpaired_stderr": math.hypot(ra["test_log_likelihood_stderr"],
-                                                  rb["test_log_likelihood_stderr"]),
-                    "num_test_examples": int(d.size)})
+        for ra in results.values():
+            if ra["config"] != a:
+                continue
+            rb = results.get(f"{b}@{ra['epochs']}ep")
+            if rb is None or ra["key"] not in per_example or rb["key"] not in per_example:
+                continue
+            same = all(ra[k] == rb[k] for k in ("dataset", "test_split", "binarization",
+                                                "num_importance_samples", "num_test_examples"))
+            if not same:
+                continue
+            d = per_example[ra["key"]] - per_example[rb["key"]]
+            out.append({"challenger": a, "reference": b, "epochs": ra["epochs"],
+                        "difference": float(d.mean()),
+                        "paired_stderr": float(d.std(ddof=1) / math.sqrt(d.size)),
+                        "unpaired_stderr": math.hypot(ra["test_log_likelihood_stderr"],
+                                                      rb["test_log_likelihood_stderr"]),
+                        "num_test_examples": int(d.size)})
     return out
 
 
@@ -212,7 +217,7 @@ def markdown(results, comparisons):
         "| test log p(x) | test ELBO | bits/dim | published |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in sorted(results.values(), key=lambda r: r["config"]):
+    for r in sorted(results.values(), key=lambda r: r["key"]):
         binar = r["binarization"] or "none (8-bit)"
         if r["binarization"] == "static":
             binar = f"static (seed {r['binarization_seed']})"
@@ -226,11 +231,12 @@ def markdown(results, comparisons):
             f"| {r['test_bits_per_dim']:.4f} | {pub} |")
     if comparisons:
         lines += ["", "## Paired comparisons (same test examples, same K)", "",
-                  "| challenger | reference | mean difference (nats) | paired stderr "
-                  "| unpaired stderr | > 2 paired stderr? |", "|---|---|---|---|---|---|"]
+                  "| challenger | reference | epochs | mean difference (nats) | paired stderr "
+                  "| unpaired stderr | > 2 paired stderr? |", "|---|---|---|---|---|---|---|"]
         for c in comparisons:
             sig = "yes" if c["difference"] > 2 * c["paired_stderr"] else "no"
-            lines.append(f"| `{c['challenger']}` | `{c['reference']}` | {c['difference']:+.2f} "
+            lines.append(f"| `{c['challenger']}` | `{c['reference']}` | {c['epochs']} "
+                         f"| {c['difference']:+.2f} "
                          f"| {c['paired_stderr']:.2f} | {c['unpaired_stderr']:.2f} | {sig} |")
     lines += ["", "Commands:", ""]
     for cmd in sorted({r["command"] for r in results.values()}):
@@ -249,14 +255,19 @@ def main(argv=None):
         # Re-read before writing: several invocations may share the output directory.
         results, per_example = {}, {}
         if json_path.exists():
-            results = {r["config"]: r for r in json.loads(json_path.read_text())["results"]}
+            for r in json.loads(json_path.read_text())["results"]:
+                r.setdefault("key", f"{r['config']}@{r['epochs']}ep")
+                results[r["key"]] = r
         if npz_path.exists():
             per_example = dict(np.load(npz_path))
-        results[result["config"]] = result
-        per_example[result["config"]] = values
+        for r in results.values():   # entries written before results were keyed by budget
+            if r["key"] not in per_example and r["config"] in per_example:
+                per_example[r["key"]] = per_example.pop(r["config"])
+        results[result["key"]] = result
+        per_example[result["key"]] = values
         comparisons = paired(results, per_example)
         json_path.write_text(json.dumps(
-            {"results": sorted(results.values(), key=lambda r: r["config"]),
+            {"results": sorted(results.values(), key=lambda r: r["key"]),
              "paired_comparisons": comparisons}, indent=2) + "\n")
         np.savez(npz_path, **per_example)
         (out_dir / "likelihood.md").write_text(markdown(results, comparisons))

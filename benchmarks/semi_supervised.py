@@ -103,7 +103,7 @@ def m1_m2(m1, images, labels, val, test, args, seed):
     recipe = train_m1_m2(
         images, labels, m1=m1, m2_epochs=args.m1m2_epochs, validation=val, patience=args.patience,
         seed=seed, m2_kwargs={"alpha": args.m1m2_alpha, "classifier_hidden_units": HIDDEN,
-                              "classifier_dropout": DROPOUT})
+                              "classifier_dropout": DROPOUT, "latent_dim": args.m1m2_latent_dim})
     pred = recipe.classify(test[0]).numpy().argmax(-1)
     history = recipe.m2.history.history if recipe.m2.history else {}
     return float(np.mean(pred == test[1])), history.get("val_accuracy", [])
@@ -147,6 +147,7 @@ def main(argv=None):
     parser.add_argument("--sup-patience", type=int, default=30)
     parser.add_argument("--alpha", type=float, default=10.0, help="M2's classification weight")
     parser.add_argument("--m1m2-alpha", type=float, default=10.0)
+    parser.add_argument("--m1m2-latent-dim", type=int, default=50, help="size of M2's z2")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--cache", default=os.path.join(RESULTS, ".cache"))
     parser.add_argument("--tag", default="", help="suffix of the results file names")

@@ -55,7 +55,7 @@ def test_sample_grid_png_and_layout(tmp_path):
 def test_sample_grid_is_reproducible_by_seed(tmp_path):
     model = tiny(latent_dim=3)
     paths = [tmp_path / f"{name}.png" for name in ("a", "b", "c")]
-    for path, seed in zip(paths, (0, 0, 1)):
+    for path, seed in zip(paths, (0, 0, 1), strict=True):
         plot.sample_grid(model, n=4, seed=seed, path=path)
     a, b, c = (matplotlib.image.imread(str(p)) for p in paths)
     np.testing.assert_array_equal(a, b)
@@ -262,6 +262,8 @@ def test_semi_supervised_model_labels_unlabelled_images_itself(tmp_path, images)
                                  binarization="static", seed=0)
     fig = plot.reconstructions(model, images[:4], path=tmp_path / "r.png")
     read_png(fig, tmp_path / "r.png")
+    # -1 marks unlabelled examples in semi-supervised data: those are labelled by q(y|x).
+    plot.reconstructions(model, (images[:4], np.array([-1, 0, -1, 2])))
     read_png(plot.conditional_grid(model, n_per_class=2, path=tmp_path / "c.png"),
              tmp_path / "c.png")
 

@@ -337,3 +337,14 @@ def test_readme_lists_every_pretrained_entry():
     table = readme.split("<!-- zoo-table -->")[-1].split("<!-- /zoo-table -->")[0]
     for name in PRETRAINED:
         assert f"`{name}`" in table, f"{name} missing: run python benchmarks/zoo_table.py"
+
+
+def test_list_models_does_not_import_tensorflow():
+    """Listing reads TOML and JSON only, so `vaezoo list` is instant."""
+    script = ("import sys, vaezoo; models = vaezoo.list_models(); "
+              "print(len(models), 'tensorflow' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    count, imported = result.stdout.split()
+    assert int(count) >= len(config.zoo_config_names()) and imported == "False"

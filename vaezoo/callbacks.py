@@ -8,7 +8,7 @@ above outputs) to TensorBoard every N epochs, so you can see the model learn::
     # then: tensorboard --logdir logs
 
 No warm-up callback: the KL warm-up lives inside the model. ``VAE(warmup_steps=N)``
-scales the KL term by ``beta * min(1, step / N)`` with ``step`` read from
+scales the KL term by ``beta * min(1, (step + 1) / N)`` with ``step`` read from
 ``model.optimizer.iterations`` (``vaezoo.objectives.warmup_beta``), so it resumes
 correctly after a reload and needs nothing from ``fit``.
 """

@@ -158,13 +158,12 @@ def _is_conditional(model):
 
 
 def _num_classes(model):
-    for name in ("num_classes", "num_labels"):
-        value = getattr(model, name, None)
-        if isinstance(value, (int, np.integer)) and value > 0:
-            return int(value)
+    value = getattr(model, "num_classes", None)
+    if isinstance(value, (int, np.integer)) and value > 0:
+        return int(value)
     raise ValueError(
-        f"{type(model).__name__} is conditional but has no num_classes attribute; pass the "
-        f"labels to condition on explicitly")
+        f"{type(model).__name__} is conditional but not on class labels (num_classes="
+        f"{value!r}); pass the condition to use explicitly, one per image")
 
 
 def _model_name(model):
@@ -205,7 +204,7 @@ def sample_grid(model, n=64, *, seed=0, condition=None, ncols=None, title=None, 
             ncols = ncols or classes
         elif np.ndim(condition) == 0:
             condition = np.full([n], int(condition))
-        images = model.sample(n, seed=seed, condition=np.asarray(condition, np.int64))
+        images = model.sample(n, seed=seed, condition=np.asarray(condition))
     else:
         if condition is not None:
             raise ValueError(
@@ -221,9 +220,12 @@ def sample_grid(model, n=64, *, seed=0, condition=None, ncols=None, title=None, 
 def _encode_decode_inputs(model, images):
     """(x on the likelihood's support, labels or None) for any batch format."""
     x, y = model.preprocess(images, training=False)
-    if _is_conditional(model) and y is None and hasattr(model, "classify"):
-        # A model with a classifier q(y|x) (the M2 SemiSupervisedVAE) labels the images itself.
-        y = np.argmax(np.asarray(model.classify(x)), axis=-1).astype(np.int64)
+    if _is_conditional(model) and hasattr(model, "classify") and (
+            y is None or np.any(np.asarray(y) < 0)):
+        # A model with a classifier q(y|x) (the M2 SemiSupervisedVAE) labels the images
+        # that come without a label (none given, or -1) itself.
+        guess = np.argmax(np.asarray(model.classify(x)), axis=-1).astype(np.int64)
+        y = guess if y is None else np.where(np.asarray(y) < 0, guess, np.asarray(y))
     if _is_conditional(model) and y is None:
         raise ValueError(
             f"{type(model).__name__} is conditional: give labelled images, e.g. "

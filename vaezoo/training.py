@@ -510,12 +510,6 @@ def train(config, out_dir, *, epochs=None, resume=True, strategy=None, verbose=1
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(seed)
 
-    if not resume:
-        for old in list_checkpoints(out_dir):
-            old.unlink()
-        for name in (METRICS_FILE, KERAS_FILE, WEIGHTS_FILE):
-            (out_dir / name).unlink(missing_ok=True)
-
     train_raw, val_raw, test_raw = _datasets(cfg, verbose)
     image_shape = _image_shape(train_raw)
     strategy = _get_strategy(strategy)
@@ -532,6 +526,11 @@ def train(config, out_dir, *, epochs=None, resume=True, strategy=None, verbose=1
             raise ValueError(
                 f"{out_dir} holds a run of another config; resuming it with this config would "
                 f"mix two runs. Use another --out directory, or --no-resume to start over there.")
+    if not resume:                       # only now: the new config is known to be good
+        for old in list_checkpoints(out_dir):
+            old.unlink()
+        for name in (METRICS_FILE, KERAS_FILE, WEIGHTS_FILE, EVALUATION_FILE):
+            (out_dir / name).unlink(missing_ok=True)
     config_lib.save_config(built_cfg, out_dir / CONFIG_FILE)
 
     history, train_time, start_epoch, skip, running = {}, 0.0, 0, 0, None
@@ -544,6 +543,11 @@ def train(config, out_dir, *, epochs=None, resume=True, strategy=None, verbose=1
             "running_metrics")
         resumed_from = {"checkpoint": ckpt.name, "epoch": start_epoch, "batch": skip,
                         "step": meta["step"]}
+        if start_epoch > total_epochs or (start_epoch == total_epochs and skip):
+            raise ValueError(
+                f"{out_dir} already holds {start_epoch} epochs of training, more than the "
+                f"{total_epochs} asked for; ask for --epochs {start_epoch} or more, or pass "
+                f"--no-resume to start over")
         if verbose:
             print(f"vaezoo: resuming {out_dir} from {ckpt.name} (epoch {start_epoch}, "
                   f"step {meta['step']})", flush=True)

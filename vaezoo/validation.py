@@ -176,13 +176,14 @@ def _batch_check_fn(image_shape):
                  f"for images of shape {tuple(image_shape)}; resize them or build a model for "
                  f"their shape"]))
         if images.dtype.is_floating:
+            finite = tf.reduce_all(tf.math.is_finite(images))
             deps.append(tf.debugging.Assert(
-                tf.reduce_all(tf.math.is_finite(images)),
+                finite,
                 [f"{MARKER}images contain NaN or Inf pixel values; every pixel must be a finite "
                  f"number in [0, 1] (or uint8)"]))
             low, high = tf.reduce_min(images), tf.reduce_max(images)
-            deps.append(tf.debugging.Assert(
-                tf.logical_and(low >= 0, high <= 1),
+            deps.append(tf.debugging.Assert(    # NaN / Inf are reported by the check above
+                tf.logical_or(tf.logical_not(finite), tf.logical_and(low >= 0, high <= 1)),
                 [f"{MARKER}float images must have pixel values in [0, 1]; got min", low, "max",
                  high, f"(0..255 floats?). {_RANGE_FIX}"]))
         if not deps:
@@ -207,6 +208,10 @@ def check_dataset(dataset, image_shape=None, *, what="the dataset"):
     if cardinality == 0:
         raise ValueError(f"{what} is empty (0 batches); give a dataset with at least one batch "
                          f"(check the split and any filter or take)")
+    static = tf.TensorShape(spec.shape)
+    if spec.dtype == tf.uint8 and (image_shape is None or (
+            static.rank == 4 and static[1:].is_fully_defined())):
+        return dataset                     # nothing left to check per batch
     check = _batch_check_fn(image_shape)
     return dataset.map(lambda *e: _with_images(e[0] if len(e) == 1 else e,
                                                check(image_part(e[0] if len(e) == 1 else e))),
