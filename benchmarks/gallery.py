@@ -16,6 +16,11 @@ Data: the test split of the data set each entry's config names (via
 in training (e.g. the static binarization of its config); the images shown are
 chosen with ``--seed 0``.
 
+Timing: for each entry the script also runs ``vaezoo sample NAME -n 64 -o ...``
+in a fresh Python process (``python -m vaezoo.cli``) and prints its wall-clock
+and CPU time (the issue asks for under 15 s; most of it is importing
+TensorFlow). ``--no-timing`` skips that.
+
 Usage:
   python benchmarks/gallery.py                    # every pretrained entry
   python benchmarks/gallery.py mlp_vae_fashion_mnist --out docs/gallery
@@ -64,11 +69,32 @@ def markdown(name, description, pictures, out_dir):
     return "\n".join(lines)
 
 
+def time_fresh_sample(name, out_dir):
+    """(wall seconds, CPU seconds, exit status) of `vaezoo sample` in a new process."""
+    import resource
+    import subprocess
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "vaezoo.cli", "sample", name, "-n", "64",
+                             "-o", str(out_dir / f".{name}_timing.png")],
+                            capture_output=True, text=True,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    (out_dir / f".{name}_timing.png").unlink(missing_ok=True)
+    if result.returncode:
+        print(result.stderr[-2000:], file=sys.stderr)
+    return wall, cpu, result.returncode
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("entries", nargs="*", help="pretrained entries (default: all)")
     parser.add_argument("--out", default=str(REPO / "docs" / "gallery"),
                         help="output directory (default docs/gallery)")
+    parser.add_argument("--no-timing", action="store_true",
+                        help="skip timing `vaezoo sample` in a fresh process")
     args = parser.parse_args(argv)
 
     from vaezoo import cli, zoo
@@ -104,6 +130,14 @@ def main(argv=None):
             else:
                 failures.append((name, kind))
         sections.append(markdown(name, models[name].get("description", ""), done, out_dir))
+        if not args.no_timing:
+            wall, cpu, status = time_fresh_sample(name, out_dir)
+            load = os.getloadavg()[0]
+            print(f"  {name}: `vaezoo sample {name} -n 64` in a fresh process: exit {status}, "
+                  f"{wall:.1f} s wall, {cpu:.1f} s CPU (load average {load:.1f} on "
+                  f"{os.cpu_count()} CPUs)", file=sys.stderr)
+            if status:
+                failures.append((name, "fresh-process sample"))
     print("\n### Gallery\n")
     print("Made by `python benchmarks/gallery.py` from the pretrained entries; the command "
           "under each picture redraws it.\n")

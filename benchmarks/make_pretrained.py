@@ -1,6 +1,6 @@
 """Turn a `vaezoo train` run directory into a shipped pretrained zoo entry.
 
-    python benchmarks/make_pretrained.py NAME RUN_DIR [--remeasure]
+    python benchmarks/make_pretrained.py NAME RUN_DIR [--remeasure] [--num-samples K]
 
 writes ``vaezoo/pretrained/NAME/`` (see ``vaezoo.zoo``): ``config.toml`` (the
 run's resolved config, with the image shape), ``model.weights.h5``,
@@ -20,6 +20,14 @@ model card:
 * ``subset_check``: log p(x) on ``test[:500]`` with 100 samples and with the
   full sample count (seed 0): the fast test re-measures the first exactly;
 * parameter count, library versions, sha256 and size of each file.
+
+A run whose final evaluation did not finish (no ``model.weights.h5`` yet) is
+taken from its newest checkpoint (``vaezoo.training.restore_checkpoint``); its
+training time, epochs and steps then come from the checkpoint's record, and the
+test metrics are measured here. ``--num-samples K`` measures the card's test
+log-likelihood with K importance samples instead of the config's
+``num_importance_samples`` (the shipped config then states K, and the card
+records the config's value under ``config_num_importance_samples``).
 """
 
 import argparse
@@ -65,6 +73,24 @@ def data_source(dataset, split):
 def test_batches(cfg, split, source):
     from vaezoo import data
     return data.load(cfg["data"]["dataset"], split, source=source, verbose=False).batch(EVAL_BATCH)
+
+
+def from_checkpoint(run_dir, cfg):
+    """(model, run record) from the newest checkpoint of a run without final weights."""
+    from vaezoo import config, training
+    path = training.latest_checkpoint(run_dir)
+    if path is None:
+        raise SystemExit(f"{run_dir} has neither model.weights.h5 nor a checkpoint")
+    model = config.model_from_config(cfg)
+    model.compile(optimizer=config.optimizer_from_config(cfg))
+    model.optimizer.build(model.trainable_variables)
+    meta = training.restore_checkpoint(path, model)
+    print(f"weights from {path.name} (epoch {meta['epoch']}, step {meta['step']})", flush=True)
+    record = {"epochs": meta["epoch"], "steps": meta["step"], "train_time_s": meta["train_time"],
+              "checkpoint": path.name}
+    if meta.get("history", {}).get("elbo"):
+        record["last_epoch_train_elbo"] = meta["history"]["elbo"][-1]
+    return model, record
 
 
 def measure(model, cfg, source, remeasure, run_metrics):
@@ -122,14 +148,14 @@ def _split_size(cfg, source):
     return data.info(cfg["data"]["dataset"])["splits"].get(cfg["data"]["test_split"])
 
 
-def subset_check(model, cfg, source):
+def subset_check(model, cfg, source, subset_samples=SUBSET_SAMPLES):
     from vaezoo import evaluation
     k = cfg["evaluation"]["num_importance_samples"]
     few = evaluation.log_likelihood(model, test_batches(cfg, SUBSET_SPLIT, source),
-                                    num_samples=SUBSET_SAMPLES, seed=0, progress=False)
-    full = few if k == SUBSET_SAMPLES else evaluation.log_likelihood(
+                                    num_samples=subset_samples, seed=0, progress=False)
+    full = few if k == subset_samples else evaluation.log_likelihood(
         model, test_batches(cfg, SUBSET_SPLIT, source), num_samples=k, seed=0, progress=False)
-    return {"split": SUBSET_SPLIT, "num_importance_samples": SUBSET_SAMPLES, "seed": 0,
+    return {"split": SUBSET_SPLIT, "num_importance_samples": subset_samples, "seed": 0,
             "batch_size": EVAL_BATCH, "num_examples": few["num_examples"],
             "log_likelihood": few["log_likelihood"], "stderr": few["stderr"],
             "full_num_importance_samples": k, "log_likelihood_full_samples": full["log_likelihood"]}
@@ -143,6 +169,11 @@ def main(argv=None):
                         default=Path(__file__).resolve().parent.parent / "vaezoo" / "pretrained")
     parser.add_argument("--remeasure", action="store_true",
                         help="re-measure the test metrics instead of reading metrics.json")
+    parser.add_argument("--num-samples", type=int, default=None,
+                        help="importance samples of the card's test log p(x) "
+                             "(default: the config's num_importance_samples)")
+    parser.add_argument("--subset-samples", type=int, default=SUBSET_SAMPLES,
+                        help="importance samples of the subset check on test[:500]")
     args = parser.parse_args(argv)
 
     import numpy as np
@@ -152,13 +183,23 @@ def main(argv=None):
     started = time.perf_counter()
     cfg = config.load_config(args.run_dir / "config.toml")
     cfg["name"] = args.name
-    model = zoo.load(args.run_dir)
+    config_k = cfg["evaluation"]["num_importance_samples"]
+    if args.num_samples is not None:
+        cfg["evaluation"]["num_importance_samples"] = args.num_samples
     metrics_path = args.run_dir / "metrics.json"
     run_metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    if (args.run_dir / "model.weights.h5").is_file() or (args.run_dir / "model.keras").is_file():
+        model = zoo.load(args.run_dir)
+    else:
+        model, run_metrics = from_checkpoint(args.run_dir, cfg)
     source = data_source(cfg["data"]["dataset"], cfg["data"]["test_split"])
 
     metrics = measure(model, cfg, source, args.remeasure, run_metrics)
-    check = subset_check(model, cfg, source)
+    if config_k != metrics["num_importance_samples"]:
+        metrics["config_num_importance_samples"] = config_k
+    if "last_epoch_train_elbo" in run_metrics:
+        metrics["last_epoch_train_elbo"] = run_metrics["last_epoch_train_elbo"]
+    check = subset_check(model, cfg, source, args.subset_samples)
     card = {
         "name": args.name,
         "description": cfg.get("description", ""),
@@ -181,9 +222,9 @@ def main(argv=None):
         "metrics": metrics,
         "subset_check": check,
         "versions": versions(),
-        "command": (f"vaezoo train {cfg['name']} (vaezoo.training.train); "
-                    f"python benchmarks/make_pretrained.py {args.name} RUN_DIR"
-                    + (" --remeasure" if args.remeasure else "")),
+        "weights_from": run_metrics.get("checkpoint", "model.weights.h5 of the run"),
+        "command": f"vaezoo.training.train({args.name!r}, RUN_DIR); python "
+                   f"benchmarks/make_pretrained.py {' '.join(sys.argv[1:] if argv is None else argv)}",
     }
     with tempfile.TemporaryDirectory() as tmp:
         png = Path(tmp) / "samples.png"

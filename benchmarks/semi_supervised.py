@@ -78,7 +78,8 @@ def m2_only(images, labels, val, test, args, seed):
     model.compile(optimizer=keras.optimizers.Adam(args.lr))
     stop = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max",
                                          patience=args.patience, restore_best_weights=True)
-    history = model.fit(mixed_batches(images, labels, 128, 32, seed), validation_data=val,
+    history = model.fit(mixed_batches(images, labels, 128, args.labeled_per_batch, seed),
+                        validation_data=val,
                         validation_batch_size=500, epochs=args.m2_epochs, callbacks=[stop],
                         verbose=0)
     pred = np.concatenate([model.classify(test[0][i:i + 1000]).numpy().argmax(-1)
@@ -102,8 +103,9 @@ def get_m1(pool, args):
 def m1_m2(m1, images, labels, val, test, args, seed):
     recipe = train_m1_m2(
         images, labels, m1=m1, m2_epochs=args.m1m2_epochs, validation=val, patience=args.patience,
-        seed=seed, m2_kwargs={"alpha": args.m1m2_alpha, "classifier_hidden_units": HIDDEN,
-                              "classifier_dropout": DROPOUT, "latent_dim": args.m1m2_latent_dim})
+        labeled_per_batch=args.labeled_per_batch, seed=seed,
+        m2_kwargs={"alpha": args.m1m2_alpha, "classifier_hidden_units": HIDDEN,
+                   "classifier_dropout": DROPOUT, "latent_dim": args.m1m2_latent_dim})
     pred = recipe.classify(test[0]).numpy().argmax(-1)
     history = recipe.m2.history.history if recipe.m2.history else {}
     return float(np.mean(pred == test[1])), history.get("val_accuracy", [])
@@ -148,6 +150,8 @@ def main(argv=None):
     parser.add_argument("--alpha", type=float, default=10.0, help="M2's classification weight")
     parser.add_argument("--m1m2-alpha", type=float, default=10.0)
     parser.add_argument("--m1m2-latent-dim", type=int, default=50, help="size of M2's z2")
+    parser.add_argument("--labeled-per-batch", type=int, default=32,
+                        help="labeled examples in each batch of 128 (M2, M1+M2)")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--cache", default=os.path.join(RESULTS, ".cache"))
     parser.add_argument("--tag", default="", help="suffix of the results file names")

@@ -55,7 +55,7 @@ def test_image_logger_for_a_conditional_model(tmp_path, rng):
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     logger = ImageLogger((images[:4], labels[:4]), log_dir=tmp_path, num_samples=6)
     model.fit(tf.data.Dataset.from_tensor_slices((images, labels)).batch(4), epochs=1,
-              verbose=0, callbacks=[logger])
+              verbose=0, shuffle=False, callbacks=[logger])
     found = image_summaries(str(tmp_path))
     # One column per class: 2 rows of 3.
     assert found[("samples", 1)].shape == (2 * 13 - 1, 3 * 13 - 1, 1)

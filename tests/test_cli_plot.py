@@ -139,8 +139,12 @@ def test_manifold_of_a_wider_latent_says_what_to_do(tmp_path, capsys):
     assert "latent_dim=4" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # importing TensorFlow again takes 5 s of CPU, minutes on a loaded machine
 def test_sample_in_a_fresh_process(run_dir, tmp_path):
-    """Exit 0 and a PNG from the console entry point; prints (never asserts) the time."""
+    """Exit 0 and a PNG from ``python -m vaezoo.cli``; prints (never asserts) the time.
+
+    ``benchmarks/gallery.py`` reports the same timing for the pretrained entries.
+    """
     out = tmp_path / "fresh.png"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     started = time.perf_counter()
@@ -151,3 +155,14 @@ def test_sample_in_a_fresh_process(run_dir, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     check_png(out)
     print(f"\n`vaezoo sample RUN -n 64` in a fresh process: {elapsed:.1f} s")
+
+
+@pytest.mark.parametrize("command", ["sample", "plot"])
+def test_help_has_examples(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([command, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "examples:" in out and f"vaezoo {command} " in out
+    if command == "plot":
+        assert all(kind in out for kind in cli.PLOT_KINDS)

@@ -83,13 +83,24 @@ def _env():
 
 def _run(mode, tmp_path, env=None, name=None):
     out = tmp_path / f"{name or mode}.json"
+    # The log goes to a file, not a pipe: a worker blocked on a full pipe would
+    # stall the other worker in the all-reduce.
+    log = open(tmp_path / f"{name or mode}.log", "w")
     proc = subprocess.Popen([sys.executable, __file__, mode, str(out)], env=env or _env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=log, stderr=subprocess.STDOUT)
+    proc.log_file = log
     return proc, out
 
 
-def _result(proc, out, timeout=240):
-    log, _ = proc.communicate(timeout=timeout)
+def _result(proc, out, timeout=600):
+    try:
+        proc.wait(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.log_file.close()
+    with open(proc.log_file.name) as f:
+        log = f.read()
     assert proc.returncode == 0, log[-3000:]
     with open(out) as f:
         return json.load(f)

@@ -118,7 +118,7 @@ def check_image_values(images, *, what="images"):
         if images.size == 0:
             return
         finite = bool(np.isfinite(images).all())
-        lo, hi = float(np.nanmin(images)), float(np.nanmax(images))
+        lo, hi = (float(images.min()), float(images.max())) if finite else (0.0, 0.0)
     if not finite:
         raise ValueError(
             f"{what} contain NaN or Inf pixel values; every pixel must be a finite number in "
