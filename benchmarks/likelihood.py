@@ -67,6 +67,12 @@ COMPARISONS = (
 )
 
 
+def result_key(config, epochs, train_examples="all"):
+    """Results are kept per (config, training budget)."""
+    suffix = "" if train_examples in ("all", None) else f"@{train_examples}ex"
+    return f"{config}@{epochs}ep{suffix}"
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--configs", nargs="+", default=list(DEFAULT_CONFIGS),
@@ -117,8 +123,9 @@ def run_config(name, args):
     weights = train_file = None
     if args.weights_dir:
         Path(args.weights_dir).mkdir(parents=True, exist_ok=True)
-        weights = Path(args.weights_dir) / f"{cfg['name']}@{epochs}ep.weights.h5"
-        train_file = Path(args.weights_dir) / f"{cfg['name']}@{epochs}ep.train.json"
+        stem = result_key(cfg["name"], epochs, args.max_train_examples)
+        weights = Path(args.weights_dir) / f"{stem}.weights.h5"
+        train_file = Path(args.weights_dir) / f"{stem}.train.json"
     if weights is not None and weights.exists() and train_file.exists():
         # Evaluate a model this script trained before (same config, recorded budget).
         model.load_weights(str(weights))
@@ -147,7 +154,7 @@ def run_config(name, args):
                          progress=False)
     published = PUBLISHED.get(cfg["name"])
     result = {
-        "key": f"{cfg['name']}@{trained['epochs']}ep",
+        "key": result_key(cfg["name"], trained["epochs"], trained["train_examples"]),
         "config": cfg["name"],
         "description": cfg["description"],
         "dataset": cfg["data"]["dataset"],
@@ -182,7 +189,7 @@ def paired(results, per_example):
         for ra in results.values():
             if ra["config"] != a:
                 continue
-            rb = results.get(f"{b}@{ra['epochs']}ep")
+            rb = results.get(result_key(b, ra["epochs"], ra["train_examples"]))
             if rb is None or ra["key"] not in per_example or rb["key"] not in per_example:
                 continue
             same = all(ra[k] == rb[k] for k in ("dataset", "test_split", "binarization",
@@ -191,6 +198,7 @@ def paired(results, per_example):
                 continue
             d = per_example[ra["key"]] - per_example[rb["key"]]
             out.append({"challenger": a, "reference": b, "epochs": ra["epochs"],
+                        "train_examples": ra["train_examples"],
                         "difference": float(d.mean()),
                         "paired_stderr": float(d.std(ddof=1) / math.sqrt(d.size)),
                         "unpaired_stderr": math.hypot(ra["test_log_likelihood_stderr"],
@@ -213,8 +221,8 @@ def markdown(results, comparisons):
         "binarization is the content-addressed draw of `vaezoo.preprocessing.static_binarize` "
         "with the stated seed. Wall times are on a 2-core CPU shared with other jobs.",
         "",
-        "| config | dataset / split | binarization | epochs | train time | K | test examples "
-        "| test log p(x) | test ELBO | bits/dim | published |",
+        "| config | dataset / split | binarization | train examples x epochs | train time | K "
+        "| test examples | test log p(x) | test ELBO | bits/dim | published |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in sorted(results.values(), key=lambda r: r["key"]):
@@ -224,18 +232,21 @@ def markdown(results, comparisons):
         pub = "—" if r["published_log_likelihood"] is None else \
             f"{r['published_log_likelihood']:.2f} ({r['published_source']})"
         lines.append(
-            f"| `{r['config']}` | {r['dataset']} / {r['test_split']} | {binar} | {r['epochs']} "
+            f"| `{r['config']}` | {r['dataset']} / {r['test_split']} | {binar} "
+            f"| {r['train_examples']} x {r['epochs']} "
             f"| {r['train_seconds'] / 60:.1f} min | {r['num_importance_samples']} "
             f"| {r['num_test_examples']} | {r['test_log_likelihood']:.2f} ± "
             f"{r['test_log_likelihood_stderr']:.2f} | {r['test_elbo']:.2f} "
             f"| {r['test_bits_per_dim']:.4f} | {pub} |")
     if comparisons:
         lines += ["", "## Paired comparisons (same test examples, same K)", "",
-                  "| challenger | reference | epochs | mean difference (nats) | paired stderr "
+                  "| challenger | reference | train examples x epochs | mean difference (nats) "
+                  "| paired stderr "
                   "| unpaired stderr | > 2 paired stderr? |", "|---|---|---|---|---|---|---|"]
         for c in comparisons:
             sig = "yes" if c["difference"] > 2 * c["paired_stderr"] else "no"
-            lines.append(f"| `{c['challenger']}` | `{c['reference']}` | {c['epochs']} "
+            lines.append(f"| `{c['challenger']}` | `{c['reference']}` "
+                         f"| {c['train_examples']} x {c['epochs']} "
                          f"| {c['difference']:+.2f} "
                          f"| {c['paired_stderr']:.2f} | {c['unpaired_stderr']:.2f} | {sig} |")
     lines += ["", "Commands:", ""]
@@ -256,7 +267,7 @@ def main(argv=None):
         results, per_example = {}, {}
         if json_path.exists():
             for r in json.loads(json_path.read_text())["results"]:
-                r.setdefault("key", f"{r['config']}@{r['epochs']}ep")
+                r.setdefault("key", result_key(r["config"], r["epochs"], r["train_examples"]))
                 results[r["key"]] = r
         if npz_path.exists():
             per_example = dict(np.load(npz_path))

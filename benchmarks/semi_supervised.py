@@ -133,6 +133,29 @@ def markdown(rows, dataset, command):
     return "\n".join(lines) + "\n"
 
 
+def collect(stem, dataset, tags):
+    """Merges the runs of ``semi_supervised_<dataset><tag>.json`` files into ``stem``."""
+    rows, commands, meta = [], [], {}
+    sources = [stem + ".json"] + [os.path.join(RESULTS, f"semi_supervised_{dataset}{t}.json")
+                                  for t in tags]
+    for path in sources:
+        if not os.path.exists(path):
+            continue
+        with open(path) as f:
+            found = json.load(f)
+        commands.append(found["command"])
+        meta.update({k: v for k, v in found.items() if k not in ("runs", "command")})
+        for row in found["runs"]:
+            rows = [r for r in rows if (r["method"], r["num_labels"], r["seed"])
+                    != (row["method"], row["num_labels"], row["seed"])] + [row]
+    command = "; ".join(dict.fromkeys(commands))
+    with open(stem + ".json", "w") as f:
+        json.dump({**meta, "dataset": dataset, "command": command, "runs": rows}, f, indent=1)
+    with open(stem + ".md", "w") as f:
+        f.write(markdown(rows, dataset, command))
+    print(markdown(rows, dataset, command))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", default="fashion_mnist")
@@ -155,8 +178,16 @@ def main(argv=None):
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--cache", default=os.path.join(RESULTS, ".cache"))
     parser.add_argument("--tag", default="", help="suffix of the results file names")
+    parser.add_argument("--collect", nargs="+", default=None, metavar="TAG",
+                        help="train nothing: merge the runs of the files with these tags (runs "
+                             "started in parallel) into this run's results files")
     args = parser.parse_args(argv)
     command = "python benchmarks/semi_supervised.py " + " ".join(argv or sys.argv[1:])
+
+    stem = os.path.join(RESULTS, f"semi_supervised_{args.dataset}{args.tag}")
+    if args.collect:
+        collect(stem, args.dataset, args.collect)
+        return
 
     x, y = data_lib.load_arrays(args.dataset, "train")
     xt, yt = data_lib.load_arrays(args.dataset, "test")
@@ -164,7 +195,6 @@ def main(argv=None):
     val = (x[-args.val_size:], y[-args.val_size:])
     test = (xt, yt)
 
-    stem = os.path.join(RESULTS, f"semi_supervised_{args.dataset}{args.tag}")
     rows = []
     if os.path.exists(stem + ".json"):
         with open(stem + ".json") as f:

@@ -333,14 +333,17 @@ def bench_training(args, strategy, x_train, device):
             rates = interleaved(fits, args.rounds, n)
             ref_name = "reference (keras.io recipe)"
             main = models["vaezoo (defaults)"]
-            flops, unknown = training_flops_per_image(main, batch_size, image_shape)
+            print(json.dumps({k: [round(v) for v in r] for k, r in rates.items()}), flush=True)
+            # FLOPs from fresh (untrained, unrun) copies of the models.
+            flops, unknown = training_flops_per_image(
+                build_vaezoo(family, image_shape, {}), batch_size, image_shape)
             row = {"family": family, "batch_size": batch_size, "steps_per_round": steps,
                    "flops_per_image": flops, "flop_ops_without_static_shape": unknown,
                    "jit_compile": bool(main.jit_compile),
                    "steps_per_execution": int(main.steps_per_execution), "models": {}}
             if ref_name in models:
-                rflops, _ = training_flops_per_image(models[ref_name], batch_size, image_shape,
-                                                     reference=True)
+                rflops, _ = training_flops_per_image(build_reference(image_shape), batch_size,
+                                                     image_shape, reference=True)
                 row["reference_flops_per_image"] = rflops
             for name, r in rates.items():
                 s = _summary(r)
@@ -409,15 +412,52 @@ def bench_log_likelihood(args, x_train, x_test, device):
     result = vaezoo.evaluation.log_likelihood(model, x, num_samples=k, progress=False)
     seconds = time.perf_counter() - start
     decoder_flops = per_sample * n * k
+    variants = {}
+    if not args.ll_full and not device.get("gpus") and not device.get("tpus"):
+        variants = compare_ll_compilation(model, x[:min(n, 500)], min(k, 1000), args.rounds)
     out = {"examples": n, "num_samples": k, "seconds": seconds, "images_per_s": n / seconds,
            "decoder_samples_per_s": n * k / seconds, "decoder_flops_per_sample": per_sample,
            "decoder_flops_per_s": decoder_flops / seconds,
            "log_likelihood": result["log_likelihood"], "stderr": result["stderr"],
            "model_trained_epochs": args.ll_train_epochs, "training_seconds": trained,
            "projected_seconds_10000x5000": per_sample * 10000 * 5000 / (decoder_flops / seconds),
-           "full_10000x5000_measured": bool(args.ll_full and n == 10000 and k == 5000)}
+           "full_10000x5000_measured": bool(args.ll_full and n == 10000 and k == 5000),
+           "cpu_compilation_variants": variants}
     if device.get("peak_flops"):
         out["fraction_of_peak"] = out["decoder_flops_per_s"] / device["peak_flops"]
+    print(json.dumps(out, indent=1), flush=True)
+    return out
+
+
+def compare_ll_compilation(model, x, k, rounds):
+    """Interleaved timing of log_likelihood as compiled now on a CPU (oneDNN matmuls +
+    XLA-fused log-densities) against the whole step under XLA (the previous way)."""
+    import vaezoo
+    from vaezoo import evaluation
+
+    caches = {}  # one compiled step per variant, kept across rounds
+
+    def run(whole_xla):
+        def fn():
+            saved = evaluation._accelerator_present
+            evaluation._accelerator_present = (lambda: True) if whole_xla else saved
+            evaluation._STEP_CACHE[model] = caches.setdefault(whole_xla, {})
+            try:
+                vaezoo.evaluation.log_likelihood(model, x, num_samples=k, progress=False)
+            finally:
+                evaluation._accelerator_present = saved
+        return fn
+
+    names = {"current (oneDNN matmuls + XLA-fused log-densities)": run(False),
+             "whole step under XLA": run(True)}
+    for fn in names.values():
+        fn()  # warm-up: tracing and compilation, not timed
+    rates = interleaved(names, rounds, len(x) * k)
+    out = {"examples": len(x), "num_samples": k,
+           "note": "decoder samples/s, compilation excluded",
+           "models": {name: _summary(r) for name, r in rates.items()}}
+    cur, xla = (statistics.median(r) for r in rates.values())
+    out["speedup_current_over_whole_xla"] = cur / xla
     print(json.dumps(out, indent=1), flush=True)
     return out
 
@@ -449,9 +489,10 @@ def memory_probe(kind, size, samples):
 
 
 def bench_memory(args):
-    probes = [("train", 6000, 0), ("train", 60000, 0)]
-    probes += [("log_likelihood", 500, k) for k in (100, 1000, 5000)]
-    probes += [("log_likelihood", n, 100) for n in (2000, 10000)]
+    # Growing 8x in data and in samples; sizes kept small enough for a loaded 2-core CPU.
+    probes = [("train", 7500, 0), ("train", 60000, 0)]
+    probes += [("log_likelihood", 200, k) for k in (100, 800)]
+    probes += [("log_likelihood", n, 100) for n in (1600,)]
     if args.quick:
         probes = [("train", 1280, 0), ("train", 6400, 0), ("log_likelihood", 100, 10),
                   ("log_likelihood", 100, 100)]
@@ -523,6 +564,16 @@ def write_markdown(path, res):
                   ("Measured" if ll["full_10000x5000_measured"] else "Projected") +
                   f" time for 10,000 images x 5,000 samples: "
                   f"{ll['projected_seconds_10000x5000'] / 60:.1f} min (target < 6 min)."]
+        variants = ll.get("cpu_compilation_variants")
+        if variants:
+            lines += ["", f"CPU compilation of the log-likelihood step ({variants['examples']} "
+                      f"images x {variants['num_samples']} samples, interleaved, "
+                      f"{variants['note']}):", "", "| step | decoder samples/s (median) |",
+                      "|---|---|"]
+            for name, v in variants["models"].items():
+                lines.append(f"| {name} | {v['median']:.0f} |")
+            lines.append(f"\nSpeed-up of the current CPU compilation: "
+                         f"{variants['speedup_current_over_whole_xla']:.2f}x")
     if res.get("memory"):
         lines += ["", "## Peak memory (RSS of a fresh process)", "",
                   "| work | examples | importance samples | peak RSS (MiB) |", "|---|---|---|---|"]

@@ -4,6 +4,9 @@ Each configuration runs in its own Python process (TF's device setup is
 process-global and must not clash with the other tests): this file is also the
 worker program (``python tests/test_distribute.py MODE OUT.json``).
 
+The single-device run and the mirrored run share one process (2 logical CPUs,
+the first used alone); the two multi-worker processes start at the same time.
+
 The model is trained with plain SGD, not Adam: Adam is invariant to the scale of
 the gradient, so it would hide a wrong loss reduction across replicas (summing
 instead of averaging the replicas' gradients doubles the step with SGD).
@@ -25,25 +28,11 @@ LEARNING_RATE = 0.05
 
 
 # ----------------------------------------------------------------------------- worker side
-def _train(mode, out_path):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+def _train(mode, strategy):
+    import keras
     import tensorflow as tf
 
-    if mode == "mirrored":
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(
-            cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    import keras
-
     import vaezoo
-    from vaezoo import distribute
-
-    if mode == "single":
-        strategy = distribute.get_strategy("default")
-    elif mode == "mirrored":
-        strategy = distribute.get_strategy("mirrored", devices=["/cpu:0", "/cpu:1"])
-    else:
-        strategy = distribute.get_strategy("multi_worker", communication="ring")
 
     rng = np.random.default_rng(0)
     # 8x8 "images" with a little structure (two prototypes + noise), binary.
@@ -65,13 +54,34 @@ def _train(mode, out_path):
 
     losses = []
     log = keras.callbacks.LambdaCallback(
-        on_train_batch_end=lambda batch, logs: losses.append(float(logs["loss"])))
+        on_train_batch_end=lambda batch, logs: losses.append(float(np.ravel(logs["loss"])[0])))
     model.fit(data, epochs=1, verbose=0, callbacks=[log])
     final = model.evaluate(data, verbose=0, return_dict=True)
     weights = [float(np.sum(np.asarray(w, np.float64))) for w in model.get_weights()]
+    return {"losses": losses, "final_loss": float(np.ravel(final["loss"])[0]),
+            "replicas": int(strategy.num_replicas_in_sync), "weight_sums": weights}
+
+
+def _worker(mode, out_path):
+    """``local``: one device, then MirroredStrategy over 2 logical CPUs, in this
+    process; ``multi_worker``: this process's part of a 2-worker cluster."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    from vaezoo import distribute
+
+    if mode == "local":
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        result = {"single": _train("single", distribute.get_strategy("default"))}
+        result["mirrored"] = _train("mirrored", distribute.get_strategy(
+            "mirrored", devices=["/cpu:0", "/cpu:1"]))
+    else:
+        result = {"multi_worker": _train(mode, distribute.get_strategy(
+            "multi_worker", communication="ring"))}
     with open(out_path, "w") as f:
-        json.dump({"losses": losses, "final_loss": float(final["loss"]),
-                   "replicas": int(strategy.num_replicas_in_sync), "weight_sums": weights}, f)
+        json.dump(result, f)
 
 
 # ----------------------------------------------------------------------------- test side
@@ -107,9 +117,33 @@ def _result(proc, out, timeout=600):
 
 
 @pytest.fixture(scope="module")
-def single(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("single")
-    return _result(*_run("single", tmp))
+def runs(tmp_path_factory):
+    """Starts the three processes at once (TF start-up dominates their time)."""
+    tmp = tmp_path_factory.mktemp("distribute")
+    ports = _free_ports(2)
+    procs = {"local": _run("local", tmp)}
+    for index in range(2):
+        env = _env()
+        env["TF_CONFIG"] = json.dumps({
+            "cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
+            "task": {"type": "worker", "index": index}})
+        procs[f"worker{index}"] = _run("multi_worker", tmp, env=env, name=f"worker{index}")
+    yield procs
+    for proc, _ in procs.values():  # e.g. when a test was deselected
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.log_file.close()
+
+
+@pytest.fixture(scope="module")
+def local(runs):
+    return _result(*runs["local"])
+
+
+@pytest.fixture(scope="module")
+def single(local):
+    return local["single"]
 
 
 def _free_ports(n):
@@ -137,22 +171,14 @@ def test_single_device_learns(single):
     assert single["final_loss"] < single["losses"][0] - 1.0
 
 
-def test_mirrored_two_cpus_matches_single_device(single, tmp_path):
-    mirrored = _result(*_run("mirrored", tmp_path))
+def test_mirrored_two_cpus_matches_single_device(local, single):
+    mirrored = local["mirrored"]
     assert mirrored["replicas"] == 2
     _assert_same_trajectory(mirrored, single)
 
 
-def test_multi_worker_two_processes_matches_single_device(single, tmp_path):
-    ports = _free_ports(2)
-    workers = []
-    for index in range(2):
-        env = _env()
-        env["TF_CONFIG"] = json.dumps({
-            "cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
-            "task": {"type": "worker", "index": index}})
-        workers.append(_run("multi_worker", tmp_path, env=env, name=f"worker{index}"))
-    results = [_result(proc, out) for proc, out in workers]
+def test_multi_worker_two_processes_matches_single_device(runs, single):
+    results = [_result(*runs[f"worker{i}"])["multi_worker"] for i in range(2)]
     for result in results:
         assert result["replicas"] == 2
         _assert_same_trajectory(result, single)
@@ -182,4 +208,4 @@ def test_default_strategy_helpers():
 
 
 if __name__ == "__main__":
-    _train(sys.argv[1], sys.argv[2])
+    _worker(sys.argv[1], sys.argv[2])

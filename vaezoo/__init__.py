@@ -19,10 +19,15 @@ _EXPORTS = {
     "load": "vaezoo.zoo",
     "train": "vaezoo.training",
     "ImageLogger": "vaezoo.callbacks",
+    "VampPrior": "vaezoo.priors",
+    "FlowPrior": "vaezoo.priors",
+    "IAFPosterior": "vaezoo.posteriors",
+    "DiscretizedLogistic": "vaezoo.likelihoods",
+    "DiscretizedLogisticMixture": "vaezoo.likelihoods",
 }
 _SUBMODULES = ("data", "evaluation", "objectives", "priors", "posteriors", "likelihoods",
                "networks", "models", "zoo", "plot", "callbacks", "preprocessing", "training",
-               "config", "validation")
+               "config", "validation", "distribute")
 
 
 def __getattr__(name):

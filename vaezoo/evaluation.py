@@ -64,6 +64,7 @@ automatically), or in-memory arrays (a NumPy array / tensor of images, or a
 tuple / dict of arrays), which are sliced into batches of 500.
 """
 
+import contextvars
 import math
 import warnings
 import weakref
@@ -204,19 +205,77 @@ def _preprocessed_batches(model, data, max_examples=None, progress=False, desc=N
         bar.close()
 
 
+def _accelerator_present():
+    return any(d.device_type in ("GPU", "TPU") for d in tf.config.list_logical_devices())
+
+
+# Whether the traced step fuses the elementwise log-density work with XLA (set
+# while tracing by _Compiled; see there).
+_FUSE = contextvars.ContextVar("vaezoo_evaluation_fuse", default=False)
+
+
+@tf.function(jit_compile=True, reduce_retracing=True)
+def _fused_log_weights(p, q, prior, x, z):
+    return p.log_prob(x) + prior.log_prob(z) - q.log_prob(z)
+
+
+@tf.function(jit_compile=True, reduce_retracing=True)
+def _fused_log_prob(p, x):
+    return p.log_prob(x)
+
+
+def _composite(*dists):
+    return all(isinstance(d, tf.__internal__.CompositeTensor) for d in dists)
+
+
+def _log_weights(p, q, prior, x, z):
+    """log p(x|z) + log p(z) - log q(z|x), fused by XLA when tracing a CPU step."""
+    if _FUSE.get() and _composite(p, q, prior):
+        return _fused_log_weights(p, q, prior, x, z)
+    return p.log_prob(x) + prior.log_prob(z) - q.log_prob(z)
+
+
+def _log_prob(p, x):
+    if _FUSE.get() and _composite(p):
+        return _fused_log_prob(p, x)
+    return p.log_prob(x)
+
+
 class _Compiled:
-    """``tf.function(jit_compile=True)`` that falls back (once) to plain graph mode."""
+    """A compiled evaluation step, XLA where it pays, with a fallback.
+
+    On a GPU or TPU the whole step is one XLA computation. On a CPU, XLA's
+    matrix products were several times slower than TensorFlow's oneDNN kernels
+    here (``benchmarks/throughput.py``), while the elementwise log-densities over
+    ``chunk * batch * pixels`` values are where XLA's fusion pays: so the step
+    is a plain ``tf.function`` (oneDNN matmuls) whose log-density part is an
+    XLA-compiled function taking the decoded ``tfd`` distributions (composite
+    tensors) as arguments. If compilation fails, it falls back (once, with a
+    warning) to a plain ``tf.function``.
+    """
 
     def __init__(self, fn, name):
         self._fn = fn
         self._name = name
-        self._xla = tf.function(fn, jit_compile=True, reduce_retracing=True)
+        self._fuse_inner = not _accelerator_present()
+        self._fast = tf.function(self._traced(fn, self._fuse_inner),
+                                 jit_compile=not self._fuse_inner, reduce_retracing=True)
         self._plain = None
+
+    @staticmethod
+    def _traced(fn, fuse):
+        def traced(*args):
+            token = _FUSE.set(fuse)
+            try:
+                return fn(*args)
+            finally:
+                _FUSE.reset(token)
+        return traced
 
     def __call__(self, *args):
         if self._plain is None:
             try:
-                return self._xla(*args)
+                return self._fast(*args)
             except tf.errors.ResourceExhaustedError:
                 raise
             except Exception as err:  # noqa: BLE001 - XLA failures come in many types
@@ -224,7 +283,8 @@ class _Compiled:
                     f"vaezoo.evaluation: XLA compilation of {self._name} failed "
                     f"({type(err).__name__}: {str(err).splitlines()[0][:200]}); "
                     "falling back to a non-XLA tf.function.", RuntimeWarning, stacklevel=3)
-                self._plain = tf.function(self._fn, jit_compile=False, reduce_retracing=True)
+                self._plain = tf.function(self._traced(self._fn, False), jit_compile=False,
+                                          reduce_retracing=True)
         return self._plain(*args)
 
 
@@ -300,8 +360,7 @@ def _make_iwae_fn(model_ref, num_samples, chunk):
         def log_weights(chunk_seeds):
             z = tf.map_fn(lambda s: q.sample(seed=s), chunk_seeds,
                           fn_output_signature=q.dtype)  # [n, B, D]
-            return (_decode(model, z, y).log_prob(x) + prior.log_prob(z)
-                    - q.log_prob(z))  # [n, B]
+            return _log_weights(_decode(model, z, y), q, prior, x, z)  # [n, B]
 
         def update(m, s, lw):
             lw = tf.cast(lw, tf.float32)
@@ -444,7 +503,7 @@ def elbo(model, data, *, num_samples=1, seed=0, progress=True, max_examples=None
         q = _encode(model, x, y)
         prior = _prior(model, y)
         z = q.sample(num_samples, seed=seed)  # [S, B, D]
-        distortion = -tf.reduce_mean(_decode(model, z, y).log_prob(x), axis=0)
+        distortion = -tf.reduce_mean(_log_prob(_decode(model, z, y), x), axis=0)
         rate = _rate(q, prior, z)
         return tf.broadcast_to(rate, tf.shape(distortion)), distortion
 

@@ -12,7 +12,10 @@ otherwise the Monte-Carlo estimate E_q[log q(z|x) - log p(z)] on the same z.
 beta-weighted loss (Higgins et al. 2017), with a linear KL warm-up over
 ``warmup_steps`` (Bowman et al. 2016; Sønderby et al. 2016):
 
-    loss = distortion + beta_t * rate,   beta_t = beta * min(1, t / warmup_steps)
+    loss = distortion + beta_t * rate,   beta_t = beta * min(1, (t + 1) / warmup_steps)
+
+with t = ``optimizer.iterations`` (the step being taken, from 0), so the schedule
+state is an optimizer variable and is restored with a training checkpoint.
 
 Free bits (Kingma et al. 2016, "Improved variational inference with inverse
 autoregressive flow", eq. 15): with ``free_bits = lambda`` nats per latent

@@ -39,6 +39,7 @@ Example:
 """
 
 import contextlib
+import math
 import zipfile
 
 import numpy as np
@@ -103,23 +104,23 @@ def check_image_spec(shape, dtype, image_shape=None, *, what="images"):
 
 
 def check_image_values(images, *, what="images"):
-    """Finite and in [0, 1] for float images (a no-op for uint8); eager arrays/tensors only."""
+    """Finite and in [0, 1] for float images (a no-op for uint8); eager arrays/tensors only.
+
+    Two reductions (min and max; NaN propagates through both, Inf lands outside
+    [0, 1]), so the cost is two passes over the pixels.
+    """
     if tf.is_tensor(images):
-        if images.dtype == tf.uint8 or not images.dtype.is_floating:
+        if images.dtype == tf.uint8 or not images.dtype.is_floating or tf.size(images) == 0:
             return
-        if tf.size(images) == 0:
-            return
-        finite = bool(tf.reduce_all(tf.math.is_finite(images)))
         lo, hi = float(tf.reduce_min(images)), float(tf.reduce_max(images))
     else:
         images = np.asarray(images)
-        if images.dtype == np.uint8 or not np.issubdtype(images.dtype, np.floating):
+        if images.dtype == np.uint8 or not np.issubdtype(images.dtype, np.floating) or (
+                images.size == 0):
             return
-        if images.size == 0:
-            return
-        finite = bool(np.isfinite(images).all())
-        lo, hi = (float(images.min()), float(images.max())) if finite else (0.0, 0.0)
-    if not finite:
+        lo, hi = float(images.min()), float(images.max())
+    if not (math.isfinite(lo) and math.isfinite(hi)) or (
+            (lo < 0.0 or hi > 1.0) and not _all_finite(images)):
         raise ValueError(
             f"{what} contain NaN or Inf pixel values; every pixel must be a finite number in "
             f"[0, 1] (or uint8). Find the bad images with np.isfinite(images).")
@@ -128,6 +129,12 @@ def check_image_values(images, *, what="images"):
         raise ValueError(
             f"float {what} must have pixel values in [0, 1]; got values in [{lo:g}, {hi:g}].{hint} "
             + _RANGE_FIX)
+
+
+def _all_finite(images):
+    if tf.is_tensor(images):
+        return bool(tf.reduce_all(tf.math.is_finite(images)))
+    return bool(np.isfinite(images).all())
 
 
 def check_images(images, image_shape=None, *, what="images"):
@@ -176,22 +183,31 @@ def _batch_check_fn(image_shape):
                  f"for images of shape {tuple(image_shape)}; resize them or build a model for "
                  f"their shape"]))
         if images.dtype.is_floating:
-            finite = tf.reduce_all(tf.math.is_finite(images))
-            deps.append(tf.debugging.Assert(
-                finite,
-                [f"{MARKER}images contain NaN or Inf pixel values; every pixel must be a finite "
-                 f"number in [0, 1] (or uint8)"]))
-            low, high = tf.reduce_min(images), tf.reduce_max(images)
-            deps.append(tf.debugging.Assert(    # NaN / Inf are reported by the check above
-                tf.logical_or(tf.logical_not(finite), tf.logical_and(low >= 0, high <= 1)),
-                [f"{MARKER}float images must have pixel values in [0, 1]; got min", low, "max",
-                 high, f"(0..255 floats?). {_RANGE_FIX}"]))
+            # The happy path is one fused pass (NaN fails both comparisons); the
+            # reductions that explain a failure run only in the failing branch.
+            ok = tf.reduce_all(tf.logical_and(images >= 0, images <= 1))
+            deps.append(tf.cond(ok, lambda: ok, lambda: _explain_bad_values(images)))
         if not deps:
             return images
         with tf.control_dependencies(deps):
             return tf.identity(images)
 
     return check
+
+
+def _explain_bad_values(images):
+    """Fails with the message naming what is wrong with a float batch (runs on failure only)."""
+    finite = tf.reduce_all(tf.math.is_finite(images))
+    nan = tf.debugging.Assert(finite, [
+        f"{MARKER}images contain NaN or Inf pixel values; every pixel must be a finite "
+        f"number in [0, 1] (or uint8)"])
+    with tf.control_dependencies([nan]):
+        low, high = tf.reduce_min(images), tf.reduce_max(images)
+        in_range = tf.debugging.Assert(tf.logical_and(low >= 0, high <= 1), [
+            f"{MARKER}float images must have pixel values in [0, 1]; got min", low, "max",
+            high, f"(0..255 floats?). {_RANGE_FIX}"])
+    with tf.control_dependencies([in_range]):
+        return tf.identity(finite)
 
 
 def check_dataset(dataset, image_shape=None, *, what="the dataset"):

@@ -50,6 +50,7 @@ def _static_binarize_once(x, seed):
     return tf.cond(is_binary, lambda: tf.identity(x),
                    lambda: _fused_static_binarize(x, seed))
 
+
 #: Default ``steps_per_execution`` of ``VAE.compile`` (see there).
 DEFAULT_STEPS_PER_EXECUTION = 32
 
