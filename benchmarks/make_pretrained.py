@@ -161,6 +161,26 @@ def subset_check(model, cfg, source, subset_samples=SUBSET_SAMPLES):
             "full_num_importance_samples": k, "log_likelihood_full_samples": full["log_likelihood"]}
 
 
+def repack(entry):
+    """Rewrite an entry's files from its own verified weights, keeping its model card."""
+    import shutil
+
+    import numpy as np
+
+    from vaezoo import config, zoo
+    card = json.loads((entry / zoo.METADATA_FILENAME).read_text())
+    model = zoo.load(entry)                      # verified against the old checksums
+    cfg = config.load_config(entry / zoo.CONFIG_FILENAME)
+    with tempfile.TemporaryDirectory() as tmp:
+        png = Path(tmp) / zoo.SAMPLES_FILENAME
+        shutil.copyfile(entry / zoo.SAMPLES_FILENAME, png)
+        zoo.write_entry(model, cfg, entry, metadata=card, samples_png=png)
+    loaded = zoo.load(entry)
+    for a, b in zip(model.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    print(f"repacked {entry}: {sum(f.stat().st_size for f in entry.iterdir())} bytes")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("name", help="entry name, e.g. mlp_vae_fashion_mnist")
@@ -172,6 +192,9 @@ def main(argv=None):
     parser.add_argument("--num-samples", type=int, default=None,
                         help="importance samples of the card's test log p(x) "
                              "(default: the config's num_importance_samples)")
+    parser.add_argument("--repack", action="store_true",
+                        help="rewrite the files of the existing entry NAME (same weights, same "
+                             "card; RUN_DIR is ignored), e.g. after a change of the file format")
     parser.add_argument("--subset-samples", type=int, default=SUBSET_SAMPLES,
                         help="importance samples of the subset check on test[:500]")
     args = parser.parse_args(argv)
@@ -181,6 +204,8 @@ def main(argv=None):
     from vaezoo import config, plot, zoo
 
     started = time.perf_counter()
+    if args.repack:
+        return repack(args.out_root / args.name)
     cfg = config.load_config(args.run_dir / "config.toml")
     cfg["name"] = args.name
     config_k = cfg["evaluation"]["num_importance_samples"]

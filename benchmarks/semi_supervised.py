@@ -176,7 +176,8 @@ def main(argv=None):
     parser.add_argument("--labeled-per-batch", type=int, default=32,
                         help="labeled examples in each batch of 128 (M2, M1+M2)")
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--cache", default=os.path.join(RESULTS, ".cache"))
+    parser.add_argument("--cache", default=os.path.expanduser("~/.cache/vaezoo/benchmarks"),
+                        help="where the trained M1 is kept between runs")
     parser.add_argument("--tag", default="", help="suffix of the results file names")
     parser.add_argument("--collect", nargs="+", default=None, metavar="TAG",
                         help="train nothing: merge the runs of the files with these tags (runs "

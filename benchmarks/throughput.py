@@ -414,7 +414,7 @@ def bench_log_likelihood(args, x_train, x_test, device):
     decoder_flops = per_sample * n * k
     variants = {}
     if not args.ll_full and not device.get("gpus") and not device.get("tpus"):
-        variants = compare_ll_compilation(model, x[:min(n, 500)], min(k, 1000), args.rounds)
+        variants = compare_ll_compilation(model, x[:min(n, 200)], min(k, 500), args.rounds)
     out = {"examples": n, "num_samples": k, "seconds": seconds, "images_per_s": n / seconds,
            "decoder_samples_per_s": n * k / seconds, "decoder_flops_per_sample": per_sample,
            "decoder_flops_per_s": decoder_flops / seconds,
@@ -514,8 +514,10 @@ def bench_memory(args):
 # ----------------------------------------------------------------------------- report
 def write_markdown(path, res):
     d = res["device"]
+    commands = res.get("commands") or {"all sections": res["command"]}
     lines = ["# vaezoo throughput", "",
-             f"Command: `{res['command']}`  ", f"Date (UTC): {res['date']}  ",
+             *[f"Command ({k}): `{c}`  " for k, c in commands.items()],
+             f"Date (UTC): {res['date']}  ",
              f"Device: {d['device']} {d.get('cpu_model') or d.get('gpu_name') or ''}, "
              f"{d['cpu_cores']} cores, strategy {d['strategy']} ({d['replicas']} replicas), "
              f"precision {res['precision']}, load average at start "
@@ -585,6 +587,28 @@ def write_markdown(path, res):
         f.write("\n".join(lines) + "\n")
 
 
+SECTIONS = ("training", "elbo", "log_likelihood", "memory")
+
+
+def merge(paths, out):
+    """One report from several runs (run separately on a shared machine)."""
+    merged = {"commands": {}}
+    for path in paths:
+        with open(path) as f:
+            run = json.load(f)
+        for key in SECTIONS:
+            if run.get(key):
+                merged[key] = run[key]
+                merged["commands"][key] = run["command"]
+        for key in ("device", "precision", "date"):
+            merged.setdefault(key, run.get(key))
+    merged["command"] = "; ".join(f"{k}: {c}" for k, c in merged["commands"].items())
+    with open(out + ".json", "w") as f:
+        json.dump(merged, f, indent=1, default=float)
+    write_markdown(out + ".md", merged)
+    print(f"wrote {out}.json and {out}.md")
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--strategy", default="default",
@@ -610,6 +634,9 @@ def parse_args(argv=None):
     p.add_argument("--out", default=RESULTS, help="path without extension for .json and .md")
     p.add_argument("--memory-probe", nargs=3, metavar=("KIND", "SIZE", "SAMPLES"),
                    help=argparse.SUPPRESS)
+    p.add_argument("--merge", nargs="+", metavar="JSON",
+                   help="combine the sections of earlier runs' JSON files into --out "
+                        "(each section keeps the command that measured it)")
     args = p.parse_args(argv)
     args.families = [f for f in args.families.split(",") if f]
     args.batch_sizes = [int(b) for b in args.batch_sizes.split(",") if b]
@@ -626,6 +653,9 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.merge:
+        merge(args.merge, args.out)
+        return
     if args.memory_probe:
         kind, size, samples = args.memory_probe
         memory_probe(kind, int(size), int(samples))

@@ -68,7 +68,7 @@ def test_missing_and_out_of_range_labels_are_clear_errors():
         model.sample(2, condition=np.array([1, 10]))
     with pytest.raises(ValueError, match="n=3 labels"):
         model.sample(3, condition=np.array([1, 2]))
-    with pytest.raises(ValueError, match=r"got \[-1\].*only for SemiSupervisedVAE"):
+    with pytest.raises(ValueError, match=r"got \[-1\]. -1 marks an unlabeled example"):
         model.encode(model.preprocess(images)[0], np.full(8, -1))
     with pytest.raises(ValueError, match="needs class labels y"):
         model.encode(model.preprocess(images)[0])

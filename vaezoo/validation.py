@@ -23,12 +23,15 @@ weights files                  readable (not truncated / corrupted) and of this
 Where the checks run. ``tf.debugging`` asserts are no-ops inside XLA-compiled
 train steps, so value checks never live in the step:
 
-* NumPy arrays and eager tensors are checked directly (one pass of
-  ``isfinite``/``min``/``max``; uint8 images need no value check at all).
+* NumPy arrays and eager tensors are checked directly (``min`` and ``max``,
+  through which NaN propagates; uint8 images need no value check at all):
+  about 0.15 s for the 60,000 float Fashion-MNIST training images.
 * A ``tf.data.Dataset`` is checked statically on its ``element_spec`` (rank,
-  shape, dtype) and gets a cheap check ``map``-ped over its batches (shape, and
-  for float images finiteness and range). A failed check raises
-  ``InvalidArgumentError`` from the input pipeline with a message tagged
+  shape, dtype) and, unless it holds uint8 images of a known shape, gets a
+  check ``map``-ped over its batches and prefetched, so the checks run ahead of
+  the train step (shape; for float images one fused ``0 <= x <= 1`` pass, the
+  reductions that explain a failure run only when it fails). A failed check
+  raises ``InvalidArgumentError`` from the input pipeline with a message tagged
   ``MARKER``; ``translate_errors`` turns it into a ``ValueError``.
 
 Example:
@@ -151,7 +154,7 @@ def check_images(images, image_shape=None, *, what="images"):
 
 # ---------------------------------------------------------------------- batches as structures
 def image_part(batch):
-    """The images of a batch structure: dict ``{"image", ...}``, tuple ``(images, ...)`` or array."""
+    """The images of a batch: dict ``{"image", ...}``, tuple ``(images, ...)`` or array."""
     if isinstance(batch, dict):
         if "image" not in batch:
             raise ValueError(f"a batch given as a dict needs an 'image' key (as tfds gives); "
@@ -231,7 +234,8 @@ def check_dataset(dataset, image_shape=None, *, what="the dataset"):
     check = _batch_check_fn(image_shape)
     return dataset.map(lambda *e: _with_images(e[0] if len(e) == 1 else e,
                                                check(image_part(e[0] if len(e) == 1 else e))),
-                       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+                       num_parallel_calls=tf.data.AUTOTUNE,
+                       deterministic=True).prefetch(tf.data.AUTOTUNE)  # checks run ahead
 
 
 def checked_input(data, image_shape=None, *, what="x"):

@@ -272,6 +272,12 @@ def write_entry(model, cfg, directory, metadata=None, samples_png=None):
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     config_lib.save_config(cfg, tmp / CONFIG_FILENAME)
+    if getattr(model, "optimizer", None) is not None:
+        # A compiled model's weights file also holds the optimizer state (3x the size for
+        # Adam); ship the model's weights only, through an uncompiled copy.
+        clone = config_lib.model_from_config(cfg)
+        clone.set_weights(model.get_weights())
+        model = clone
     model.save_weights(str(tmp / WEIGHTS_FILENAME))
     if samples_png is not None:
         shutil.copyfile(samples_png, tmp / SAMPLES_FILENAME)

@@ -91,7 +91,8 @@ def check_labels(labels, num_classes, allow_unlabeled=False, where="labels"):
         if bad.size:
             raise ValueError(
                 f"{where} must be {valid}; got {np.unique(bad)[:10].tolist()}. "
-                + ("Unlabeled examples are marked -1 only for SemiSupervisedVAE; "
+                + ("-1 marks an unlabeled example: it has no class to condition on "
+                   "(only SemiSupervisedVAE's fit, evaluate and classify take it). "
                    if (bad == -1).any() and not allow_unlabeled else "")
                 + f"Check num_classes={num_classes} and the data.")
         return labels
