@@ -526,18 +526,26 @@ def write_markdown(path, res):
              "Data: Fashion-MNIST (`vaezoo.data.load_arrays`), statically binarized "
              "(seed 0), float {0,1} arrays fed to `model.fit(x, batch_size=B)`.", "",
              "## Training (images/s, median of interleaved rounds)", "",
-             "| family | batch | model | images/s (median) | min..max | ratio to reference "
-             "| GFLOP/s | % of peak |", "|---|---|---|---|---|---|---|---|"]
+             "| family | batch | model | images/s (median) | min..max | ratio of medians "
+             "to reference | median of per-round ratios | GFLOP/s | % of peak |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for row in res.get("training", []):
         for name, s in row["models"].items():
             ratio = s.get("ratio_to_reference")
             ratio = "" if ratio is None else f"{ratio:.2f}x"
+            pairs = s.get("per_round_ratios")
+            pairs = "" if not pairs else (f"{statistics.median(pairs):.2f}x "
+                                          f"({', '.join(f'{r:.2f}' for r in pairs)})")
             peak = s.get("fraction_of_peak")
             peak = "" if peak is None else f"{100 * peak:.0f}%"
             lines.append(
                 f"| {row['family']} | {row['batch_size']} | {name} | {s['median']:.0f} | "
-                f"{s['min']:.0f}..{s['max']:.0f} | {ratio} | "
+                f"{s['min']:.0f}..{s['max']:.0f} | {ratio} | {pairs} | "
                 f"{s['flops_per_s'] / 1e9:.1f} | {peak} |")
+    lines.append("\nEach round times every model once, back to back; on a shared machine the "
+                 "speed of a whole round changes with the other jobs, so the per-round ratios "
+                 "(pairs timed minutes apart at most) are the figures to read, and their spread "
+                 "is the uncertainty.")
     for row in res.get("training", []):
         lines.append(f"\n{row['family']} batch {row['batch_size']}: "
                      f"{row['flops_per_image'] / 1e6:.2f} MFLOP per image per training step "

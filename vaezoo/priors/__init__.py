@@ -24,4 +24,5 @@ def get(name, latent_dim, **kwargs):
         raise ValueError(f"bad prior_kwargs for {name!r}: {e}") from None
 
 
-__all__ = ["PRIORS", "Prior", "StandardNormal", "MixtureOfGaussians", "VampPrior", "FlowPrior", "get"]
+__all__ = ["PRIORS", "Prior", "StandardNormal", "MixtureOfGaussians", "VampPrior", "FlowPrior",
+           "get"]
