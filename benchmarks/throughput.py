@@ -463,26 +463,39 @@ def compare_ll_compilation(model, x, k, rounds):
 
 
 # ----------------------------------------------------------------------------- memory
+def _peak_rss_mib():
+    """High-water RSS of this process image (VmHWM; unlike ru_maxrss on Linux it does
+    not inherit the parent's peak across fork/exec)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def memory_probe(kind, size, samples):
     """Runs in a fresh process; prints its peak RSS (MiB) as JSON."""
     import vaezoo
     from vaezoo import data
 
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    before = _peak_rss_mib()
     if kind == "train":
         x, _ = data.load_arrays("fashion_mnist", "train", binarization="static", verbose=False)
         x = x[:size]
         model = build_vaezoo("mlp", tuple(x.shape[1:]), {})
-        after_load = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        after_load = _peak_rss_mib()
         ds = data.load("fashion_mnist", "train", verbose=False).take(size).batch(128)
         model.fit(ds, epochs=1, verbose=0)
     else:
         x, _ = data.load_arrays("fashion_mnist", "test", binarization="static", verbose=False)
         x = x[:size]
         model = build_vaezoo("mlp", tuple(x.shape[1:]), {})
-        after_load = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        after_load = _peak_rss_mib()
         vaezoo.evaluation.log_likelihood(model, x, num_samples=samples, progress=False)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _peak_rss_mib()
     print("MEMORY " + json.dumps({"kind": kind, "examples": size, "num_samples": samples,
                                   "peak_rss_mib": peak, "rss_after_import_mib": before,
                                   "rss_after_data_and_model_mib": after_load}), flush=True)
@@ -491,7 +504,7 @@ def memory_probe(kind, size, samples):
 def bench_memory(args):
     # Growing 8x in data and in samples; sizes kept small enough for a loaded 2-core CPU.
     probes = [("train", 7500, 0), ("train", 60000, 0)]
-    probes += [("log_likelihood", 200, k) for k in (100, 800)]
+    probes += [("log_likelihood", 200, k) for k in (100, 800, 3200)]
     probes += [("log_likelihood", n, 100) for n in (1600,)]
     if args.quick:
         probes = [("train", 1280, 0), ("train", 6400, 0), ("log_likelihood", 100, 10),
@@ -606,8 +619,12 @@ def merge(paths, out):
             run = json.load(f)
         for key in SECTIONS:
             if run.get(key):
-                merged[key] = run[key]
-                merged["commands"][key] = run["command"]
+                if key == "training" and "training" in merged:  # rows of several runs
+                    merged[key] = merged[key] + run[key]
+                    merged["commands"][key] += "; " + run["command"]
+                else:
+                    merged[key] = run[key]
+                    merged["commands"][key] = run["command"]
         for key in ("device", "precision", "date"):
             merged.setdefault(key, run.get(key))
     merged["command"] = "; ".join(f"{k}: {c}" for k, c in merged["commands"].items())
