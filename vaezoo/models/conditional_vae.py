@@ -40,7 +40,7 @@ import tensorflow_probability as tfp
 
 from vaezoo import validation
 from vaezoo.models.base import VAE, unpack_batch
-from vaezoo.networks import mlp
+from vaezoo.networks import mlp, mlp_decoder
 from vaezoo.priors.base import Prior
 
 tfd = tfp.distributions
@@ -236,12 +236,7 @@ class ConditionalVAE(VAE):
         return mlp(self.hidden_units, self.activation, name="encoder")
 
     def _make_decoder(self, image_shape, out_channels):
-        height, width, _ = image_shape
-        return keras.Sequential([
-            mlp(tuple(reversed(self.hidden_units)), self.activation),
-            keras.layers.Dense(height * width * out_channels),
-            keras.layers.Reshape((height, width, out_channels)),
-        ], name="decoder")
+        return mlp_decoder(image_shape, out_channels, self.hidden_units, self.activation)
 
     def _encoder_input_shape(self, image_shape):
         return (math.prod(image_shape) + self.condition_size,)

@@ -4,7 +4,7 @@
 import keras
 
 from vaezoo.models.base import VAE
-from vaezoo.networks import mlp
+from vaezoo.networks import mlp, mlp_decoder
 
 
 @keras.saving.register_keras_serializable(package="vaezoo")
@@ -34,12 +34,7 @@ class MLPVAE(VAE):
                                 name="encoder")
 
     def _make_decoder(self, image_shape, out_channels):
-        height, width, _ = image_shape
-        return keras.Sequential([
-            mlp(tuple(reversed(self.hidden_units)), self.activation),
-            keras.layers.Dense(height * width * out_channels),
-            keras.layers.Reshape((height, width, out_channels)),
-        ], name="decoder")
+        return mlp_decoder(image_shape, out_channels, self.hidden_units, self.activation)
 
     def get_config(self):
         return {**super().get_config(), "hidden_units": list(self.hidden_units),

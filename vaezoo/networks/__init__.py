@@ -1,6 +1,6 @@
 """Encoder and decoder trunks."""
 
 from vaezoo.networks.conv import conv_decoder, conv_encoder
-from vaezoo.networks.mlp import mlp
+from vaezoo.networks.mlp import mlp, mlp_decoder
 
-__all__ = ["mlp", "conv_encoder", "conv_decoder"]
+__all__ = ["mlp", "mlp_decoder", "conv_encoder", "conv_decoder"]

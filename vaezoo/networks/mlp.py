@@ -12,3 +12,14 @@ def mlp(hidden_units, activation="relu", name=None):
     """
     layers = [keras.layers.Dense(u, activation=activation) for u in hidden_units]
     return keras.Sequential(layers, name=name)
+
+
+def mlp_decoder(image_shape, out_channels, hidden_units, activation="relu", name="decoder"):
+    """[..., latent] -> [..., H, W, out_channels]: the MLP of ``hidden_units`` reversed,
+    then a linear layer reshaped to the image grid (the mirror of an MLP encoder)."""
+    height, width, _ = image_shape
+    return keras.Sequential([
+        mlp(tuple(reversed(hidden_units)), activation),
+        keras.layers.Dense(height * width * out_channels),
+        keras.layers.Reshape((height, width, out_channels)),
+    ], name=name)
