@@ -89,12 +89,20 @@ def m2_only(images, labels, val, test, args, seed):
 
 def get_m1(pool, args):
     """M1 trained once on the training pool (no labels), cached across runs."""
-    path = os.path.join(args.cache,
-                        f"m1_{args.dataset}_{args.m1_epochs}ep_val{args.val_size}.keras")
+    kwargs = ({"likelihood": "bernoulli", "binarization": "dynamic"}
+              if args.m1_likelihood == "bernoulli" else
+              {"likelihood": args.m1_likelihood, "binarization": None,
+               "likelihood_kwargs": {"scale": args.m1_scale}})
+    path = os.path.join(args.cache, f"m1_{args.dataset}_{args.m1_epochs}ep_val{args.val_size}"
+                        f"_{args.m1_likelihood}" + ("" if args.m1_likelihood == "bernoulli" else
+                                                   f"_s{args.m1_scale:g}") + ".keras")
+    if args.m1_likelihood == "bernoulli" and not os.path.exists(path):
+        old = path.replace("_bernoulli.keras", ".keras")   # name used before --m1-likelihood
+        path = old if os.path.exists(old) else path
     if os.path.exists(path):
         return keras.models.load_model(path), 0.0
     start = time.time()
-    m1 = train_m1(pool, epochs=args.m1_epochs, learning_rate=args.lr, seed=0)
+    m1 = train_m1(pool, epochs=args.m1_epochs, learning_rate=args.lr, seed=0, **kwargs)
     os.makedirs(args.cache, exist_ok=True)
     m1.save(path)
     return m1, time.time() - start
@@ -165,6 +173,12 @@ def main(argv=None):
                         choices=["supervised-only", "M1+M2", "M2"])
     parser.add_argument("--val-size", type=int, default=1000)
     parser.add_argument("--m1-epochs", type=int, default=10)
+    parser.add_argument("--m1-likelihood", default="gaussian_pixelwise",
+                        choices=["bernoulli", "gaussian", "gaussian_pixelwise"],
+                        help="M1's likelihood: Bernoulli on dynamically binarized pixels, or a "
+                             "Gaussian on the gray levels (fixed or learned per-pixel scale)")
+    parser.add_argument("--m1-scale", type=float, default=0.1,
+                        help="the Gaussian M1's (initial) pixel standard deviation")
     parser.add_argument("--m1m2-epochs", type=int, default=30)
     parser.add_argument("--m2-epochs", type=int, default=10)
     parser.add_argument("--sup-epochs", type=int, default=300)

@@ -564,7 +564,11 @@ def write_markdown(path, res):
                      f"{row['flops_per_image'] / 1e6:.2f} MFLOP per image per training step "
                      f"(matmul/conv, forward + backward, from the traced graph); vaezoo defaults "
                      f"here: jit_compile={row['jit_compile']}, "
-                     f"steps_per_execution={row['steps_per_execution']}.")
+                     f"steps_per_execution={row['steps_per_execution']}."
+                     + (f" Run of {row['run']['date']} UTC, load average (1 min) "
+                        f"{row['run']['load_average_1min'][0]:.1f} at start, "
+                        f"{row['run']['load_average_1min'][1]:.1f} at end: "
+                        f"`{row['run']['command']}`." if row.get("run") else ""))
     if res.get("elbo"):
         e = res["elbo"]
         lines += ["", f"## ELBO evaluation ({e['examples']} test images, batch {e['batch_size']})",
@@ -617,6 +621,11 @@ def merge(paths, out):
     for path in paths:
         with open(path) as f:
             run = json.load(f)
+        for row in run.get("training") or []:
+            row.setdefault("run", {"command": run["command"], "date": run.get("date"),
+                                   "load_average_1min": [
+                                       run["device"].get("load_average_1min_at_start"),
+                                       run.get("load_average_1min_at_end")]})
         for key in SECTIONS:
             if run.get(key):
                 if key == "training" and "training" in merged:  # rows of several runs

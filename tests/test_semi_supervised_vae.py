@@ -113,6 +113,41 @@ def test_label_errors_and_options():
         vaezoo.SemiSupervisedVAE(num_classes=10, objective="iwae")
 
 
+def test_feature_inputs_take_unbounded_values(tmp_path):
+    rng = np.random.default_rng(0)
+    feats = (3.0 * rng.standard_normal((32, 1, 1, 6))).astype(np.float32)  # far outside [0, 1]
+    labels = np.arange(32) % 3
+    labels[::2] = -1
+    model = vaezoo.SemiSupervisedVAE(num_classes=3, latent_dim=2, hidden_units=(8,),
+                                     classifier_hidden_units=(8,), likelihood="gaussian_pixelwise",
+                                     binarization=None, feature_inputs=True, seed=0)
+    model.compile(optimizer="adam")
+    history = model.fit(tf.data.Dataset.from_tensor_slices((feats, labels)).batch(8), epochs=1,
+                        verbose=0)
+    assert np.isfinite(history.history["loss"][-1])
+    x, _ = model.preprocess(feats)
+    np.testing.assert_array_equal(x.numpy(), feats)            # used as they are, not squashed
+    assert model.classify(feats).shape == (32, 3)
+    model.save(str(tmp_path / "f.keras"))
+    loaded = keras.models.load_model(str(tmp_path / "f.keras"))
+    assert loaded.feature_inputs
+    np.testing.assert_allclose(loaded.classify(feats), model.classify(feats), rtol=1e-5,
+                               atol=1e-6)
+    bad = feats.copy()
+    bad[0, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        model.classify(bad)
+    with pytest.raises(ValueError, match="takes float features"):
+        model.classify(np.zeros((2, 1, 1, 6), np.uint8))
+    with pytest.raises(ValueError, match="needs a Gaussian likelihood"):
+        vaezoo.SemiSupervisedVAE(num_classes=3, likelihood="bernoulli", feature_inputs=True)
+    with pytest.raises(ValueError, match="feature_inputs must be True or False"):
+        vaezoo.SemiSupervisedVAE(num_classes=3, feature_inputs="yes")
+    # Images keep their [0, 1] check by default.
+    with pytest.raises(ValueError, match=r"must have pixel values in \[0, 1\]"):
+        tiny_m2().classify(feats)
+
+
 def test_semi_supervised_split_is_balanced_and_reproducible():
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(300, 4, 4, 1), dtype=np.uint8)

@@ -341,6 +341,7 @@ def _guard_class():
                 "[optimizer] clipnorm (e.g. 10.0), or check the data.")
             self.model.stop_training = True
 
+    NonFiniteGuard.__qualname__ = "NonFiniteGuard"
     return NonFiniteGuard
 
 
@@ -724,6 +725,7 @@ def _load_run_model(run_dir, cfg):
                      f"finish the run with `vaezoo train {run_dir / CONFIG_FILE} --out {run_dir}`")
 
 
-__all__ = ["train", "evaluate", "TrainingDiverged", "NonFiniteGuard", "save_checkpoint",
+__all__ = ["train", "evaluate", "TrainingDiverged", "NonFiniteGuard", "watch_nonfinite",
+           "checkpoint_path", "save_checkpoint",
            "read_checkpoint", "restore_checkpoint", "latest_checkpoint", "list_checkpoints",
            "atomic_write", "epoch_seed", "resolve_config"]

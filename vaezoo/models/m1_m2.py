@@ -7,13 +7,16 @@ likelihood p(z1|y, z2), a classifier q(y|z1) and an encoder q(z2|z1, y):
 
     x  --M1 encoder-->  z1 = mean of q(z1|x)  --M2-->  q(y|z1), q(z2|z1,y), p(z1|y,z2)
 
-The features enter M2 as "images" of shape (1, 1, D), mapped into (0, 1) (vaezoo
-models take pixel values in [0, 1]) by the standard normal CDF, the probability
-integral transform under M1's prior:
+M1 models the gray levels (``train_m1`` default: a Gaussian likelihood with a
+learned standard deviation per pixel, no binarization), so the features keep
+what binarization would lose. The features enter M2 as they are, as
+"images" of shape (1, 1, D): M2 is built with ``feature_inputs=True`` (real,
+unbounded values, a Gaussian likelihood, no [0, 1] check). For an M2 built
+with ``feature_inputs=False`` (the earlier recipe), the features are mapped
+into (0, 1) by the standard normal CDF, the probability integral transform
+under M1's prior: f(x) = Phi(E_{q(z1|x)}[z1]).
 
-    f(x) = Phi(E_{q(z1|x)}[z1]) = (1 + erf(mu(x) / sqrt(2))) / 2,
-
-a fixed, monotone, invertible map of the paper's features. Classification is
+Classification is
 argmax q(y | f(x)). Use ``train_m1_m2`` to run the whole recipe:
 
     >>> x, y = vaezoo.data.semi_supervised_split(
@@ -94,11 +97,16 @@ class M1M2:
         self.m1, self.m2 = m1, m2
 
     def features(self, images, batch_size=1000):
-        """Phi(M1's posterior means) of ``images`` (any M1 input format), [N, 1, 1, D] numpy."""
+        """M1's posterior means of ``images`` (any M1 input format), [N, 1, 1, D] numpy.
+
+        Mapped into (0, 1) by Phi unless M2 takes unbounded features (``feature_inputs``).
+        """
         out = []
+        squash = not getattr(self.m2, "feature_inputs", False)
         for start in range(0, len(images), batch_size):
             x, _ = self.m1.preprocess(images[start:start + batch_size])
-            out.append(_to_unit_interval(self.m1.encode(x).mean()).numpy())
+            mean = self.m1.encode(x).mean()
+            out.append((_to_unit_interval(mean) if squash else mean).numpy())
         return np.concatenate(out)[:, None, None, :]
 
     def preprocess(self, batch, training=False):
@@ -129,11 +137,16 @@ class M1M2:
 
 def train_m1(images, *, epochs=10, batch_size=128, learning_rate=1e-3, seed=0, verbose=0,
              **m1_kwargs):
-    """Stage 1: an ``MLPVAE`` (default 784-500-500-50, Bernoulli, dynamic binarization)
-    trained on all ``images`` (labels are not used)."""
+    """Stage 1: an ``MLPVAE`` trained on all ``images`` (labels are not used).
+
+    Default 784-500-500-50 with a Gaussian likelihood on the gray levels (learned
+    standard deviation per pixel, initially 0.1); ``likelihood="bernoulli",
+    binarization="dynamic"`` gives the paper's binarized M1.
+    """
     keras.utils.set_random_seed(seed)
-    m1 = MLPVAE(**{"latent_dim": 50, "hidden_units": (500, 500), "likelihood": "bernoulli",
-                   "binarization": "dynamic", "seed": seed, **m1_kwargs})
+    m1 = MLPVAE(**{"latent_dim": 50, "hidden_units": (500, 500),
+                   "likelihood": "gaussian_pixelwise", "binarization": None,
+                   "likelihood_kwargs": {"scale": 0.1}, "seed": seed, **m1_kwargs})
     m1.compile(optimizer=keras.optimizers.Adam(learning_rate))
     ds = tf.data.Dataset.from_tensor_slices(images).shuffle(len(images), seed=seed)
     m1.fit(ds.batch(batch_size), epochs=epochs, verbose=verbose)
@@ -150,10 +163,11 @@ def train_m1_m2(images, labels, *, m1=None, m1_epochs=10, m2_epochs=30, m1_kwarg
       labels: int [N], -1 for unlabeled examples (``vaezoo.data.semi_supervised_split``).
       m1: an already trained M1 to reuse (then ``m1_epochs`` and ``m1_kwargs`` are unused).
       m1_epochs, m2_epochs: epochs of each stage.
-      m1_kwargs: ``MLPVAE`` arguments (default: 784-500-500-50, Bernoulli, dynamic
-        binarization, as in the paper's M1).
-      m2_kwargs: ``SemiSupervisedVAE`` arguments (default: Gaussian likelihood with a
-        learned scale per feature (initially 0.1), hidden (500,), latent 50, alpha 10).
+      m1_kwargs: ``MLPVAE`` arguments (default: 784-500-500-50, Gaussian likelihood on
+        gray levels with a learned per-pixel scale, see ``train_m1``).
+      m2_kwargs: ``SemiSupervisedVAE`` arguments (default: unbounded feature inputs,
+        ``feature_inputs=True``, Gaussian likelihood with a learned scale per feature
+        (initially 1), hidden (500,), latent 50, alpha 10).
       batch_size, labeled_per_batch: batch composition (see ``mixed_batches``).
       learning_rate: Adam learning rate of both stages.
       validation: optional labeled (images, labels) for early stopping of M2 on
@@ -172,7 +186,8 @@ def train_m1_m2(images, labels, *, m1=None, m1_epochs=10, m2_epochs=30, m1_kwarg
     recipe = M1M2(m1, SemiSupervisedVAE(**{
         "num_classes": int(np.max(labels)) + 1, "latent_dim": 50, "hidden_units": (500,),
         "classifier_hidden_units": (500,), "likelihood": "gaussian_pixelwise", "alpha": 10.0,
-        "likelihood_kwargs": {"scale": 0.1}, "image_shape": (1, 1, m1.latent_dim), "seed": seed,
+        "feature_inputs": True, "binarization": None,
+        "likelihood_kwargs": {"scale": 1.0}, "image_shape": (1, 1, m1.latent_dim), "seed": seed,
         **(m2_kwargs or {})}))
     feats = recipe.features(images)
     recipe.m2.compile(optimizer=keras.optimizers.Adam(learning_rate))

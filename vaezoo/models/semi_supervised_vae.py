@@ -63,6 +63,11 @@ class SemiSupervisedVAE(ConditionalVAE):
       classifier_dropout: dropout rate after each hidden layer of q(y|x).
       hidden_units: hidden layers of the encoder; the decoder uses them reversed.
       activation: Keras activation of the hidden layers.
+      feature_inputs: False (default) for images: float inputs must be in [0, 1]
+        (uint8 is divided by 255). True for real-valued feature vectors (e.g.
+        M1's latent means in M1+M2) given as float arrays of shape [N, 1, 1, D]:
+        values are used as they are (only checked to be finite, uint8 is an
+        error), which needs a Gaussian likelihood and ``binarization=None``.
       **kwargs: the base ``VAE`` arguments (latent_dim, likelihood, binarization,
         num_samples, beta, ...). The objective is the ELBO (no IWAE, no free bits).
 
@@ -83,7 +88,8 @@ class SemiSupervisedVAE(ConditionalVAE):
     _allow_unlabeled = True
 
     def __init__(self, num_classes=10, alpha=1.0, classifier_hidden_units=(500,),
-                 classifier_dropout=0.0, hidden_units=(500,), activation="relu", **kwargs):
+                 classifier_dropout=0.0, hidden_units=(500,), activation="relu",
+                 feature_inputs=False, **kwargs):
         fixed = sorted(k for k in _FIXED if k in kwargs)
         if fixed:
             raise ValueError(f"SemiSupervisedVAE conditions on class labels with p(z) = N(0, I); "
@@ -104,6 +110,17 @@ class SemiSupervisedVAE(ConditionalVAE):
             raise ValueError(f"classifier_hidden_units must be positive integers; got "
                              f"{classifier_hidden_units!r}")
         self.classifier_dropout = float(classifier_dropout)
+        if not isinstance(feature_inputs, bool):
+            raise ValueError(f"feature_inputs must be True or False; got {feature_inputs!r}")
+        if feature_inputs and (not str(kwargs.get("likelihood", "")).startswith("gaussian")
+                               or kwargs.get("binarization") is not None):
+            raise ValueError(
+                "feature_inputs=True models unbounded real-valued features: it needs a Gaussian "
+                "likelihood ('gaussian', 'gaussian_pixelwise' or 'gaussian_heteroscedastic') and "
+                f"binarization=None; got likelihood={kwargs.get('likelihood')!r}, "
+                f"binarization={kwargs.get('binarization')!r}. Set them, or feature_inputs=False "
+                "for images in [0, 1].")
+        self.feature_inputs = feature_inputs
         super().__init__(num_classes=num_classes, condition="label", hidden_units=hidden_units,
                          activation=activation, **kwargs)
         self._trackers.append(keras.metrics.Mean(name="accuracy"))
@@ -119,6 +136,40 @@ class SemiSupervisedVAE(ConditionalVAE):
         layers.append(keras.layers.Dense(self.num_classes))
         self.classifier = keras.Sequential(layers, name="classifier")
         self.classifier.build((None, math.prod(image_shape)))
+
+    # ------------------------------------------------------------------ feature inputs
+    def _as_image_batch(self, images):
+        if not self.feature_inputs:
+            return super()._as_image_batch(images)
+        x = tf.convert_to_tensor(images if tf.is_tensor(images) else np.asarray(images))
+        if not x.dtype.is_floating:
+            raise ValueError(f"feature_inputs=True takes float features; got dtype "
+                             f"{x.dtype.name}. Give the real-valued features as float32.")
+        x = tf.cast(x, tf.float32)
+        if tf.executing_eagerly() and not bool(tf.reduce_all(tf.math.is_finite(x))):
+            raise ValueError("the features contain NaN or Inf; every value must be finite")
+        if x.shape.rank != 4:
+            raise ValueError(f"features must have shape [batch, 1, 1, D]; got {tuple(x.shape)}")
+        if self.image_shape is None:
+            self.build(tuple(x.shape))
+        if tuple(x.shape[1:]) != tuple(self.image_shape):
+            raise ValueError(f"this model was built for features of shape {self.image_shape}; "
+                             f"got {tuple(x.shape[1:])}")
+        return x
+
+    # With feature_inputs the [0, 1] pixel checks of the VAE entry points are skipped
+    # (the plain Keras ones run; shapes are checked by _as_image_batch in the step).
+    def fit(self, x=None, y=None, *args, **kwargs):
+        """``keras.Model.fit``; images are checked unless ``feature_inputs``."""
+        if self.feature_inputs:
+            return keras.Model.fit(self, x, y, *args, **kwargs)
+        return super().fit(x, y, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        """``keras.Model.evaluate``; images are checked unless ``feature_inputs``."""
+        if self.feature_inputs:
+            return keras.Model.evaluate(self, x, y, *args, **kwargs)
+        return super().evaluate(x, y, *args, **kwargs)
 
     # ------------------------------------------------------------------ classifier
     def classifier_logits(self, x, training=False):
@@ -203,5 +254,6 @@ class SemiSupervisedVAE(ConditionalVAE):
         for key in _FIXED:
             config.pop(key, None)
         config.update(alpha=self.alpha, classifier_hidden_units=list(self.classifier_hidden_units),
-                      classifier_dropout=self.classifier_dropout)
+                      classifier_dropout=self.classifier_dropout,
+                      feature_inputs=self.feature_inputs)
         return config
