@@ -12,10 +12,15 @@ Protocol (Kingma, Rezende, Mohamed & Welling 2014, Table 1, on Fashion-MNIST her
   accuracy (best weights restored).
 * M2: ``vaezoo.SemiSupervisedVAE`` on the pixels (Bernoulli, dynamic binarization),
   its classifier q(y|x) has the same architecture as the supervised-only MLP.
-* M1+M2: ``vaezoo.models.m1_m2.train_m1_m2``: M1 = MLPVAE 784-500-500-50 (Bernoulli,
-  dynamic binarization) trained once on all training-pool images (it sees no
-  labels, so it is shared by every label count and seed), then M2 on its latent
-  means, with a classifier of the same hidden layers (500-500, dropout 0.5).
+* M1+M2: ``vaezoo.models.m1_m2.train_m1_m2``: M1 = MLPVAE 784-500-500-50 trained
+  once on all training-pool images (it sees no labels, so it is shared by every
+  label count and seed; cached in ``--cache`` under a name holding its epochs,
+  validation size, likelihood and scale). ``--m1-likelihood``: a Gaussian on the
+  gray levels with a learned per-pixel scale (default), a fixed-scale Gaussian,
+  or Bernoulli on dynamically binarized pixels (the paper's M1). Then M2 on its
+  latent means, taken as unbounded real features (``feature_inputs=True``,
+  Gaussian likelihood), with a classifier of the same hidden layers (500-500,
+  dropout 0.5), early stopping on validation accuracy.
 * batches for M2 / M1+M2: 128 examples, 32 of them labeled (``mixed_batches``).
 
 Usage (the full sweep; the numbers in the README come from the command printed
