@@ -29,7 +29,7 @@ demo: setup
 	$(VENV)/bin/vaezoo train mlp_vae_fashion_mnist --out runs/demo
 
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2
 
 test-slow: setup
 	$(PY) -m pytest -q -m slow

@@ -177,7 +177,7 @@ def main(argv=None):
     parser.add_argument("--methods", nargs="+", default=["supervised-only", "M1+M2", "M2"],
                         choices=["supervised-only", "M1+M2", "M2"])
     parser.add_argument("--val-size", type=int, default=1000)
-    parser.add_argument("--m1-epochs", type=int, default=10)
+    parser.add_argument("--m1-epochs", type=int, default=30)
     parser.add_argument("--m1-likelihood", default="gaussian_pixelwise",
                         choices=["bernoulli", "gaussian", "gaussian_pixelwise"],
                         help="M1's likelihood: Bernoulli on dynamically binarized pixels, or a "
