@@ -263,8 +263,9 @@ def main(argv=None):
     loaded = zoo.load(entry)
     x = test_batches(cfg, "test[:8]", source)
     batch = next(iter(x))
-    np.testing.assert_array_equal(model.reconstruct(batch["image"]).numpy(),
-                                  loaded.reconstruct(batch["image"]).numpy())
+    y = batch["label"] if getattr(model, "is_conditional", False) else None
+    np.testing.assert_array_equal(model.reconstruct(batch["image"], y).numpy(),
+                                  loaded.reconstruct(batch["image"], y).numpy())
     size = sum(f.stat().st_size for f in entry.iterdir())
     print(json.dumps({"entry": str(entry), "bytes": size, "metrics": metrics,
                       "subset_check": check}, indent=2))
