@@ -174,6 +174,18 @@ def _parse_bound(text, spec):
     return int(m.group("val")), "abs"
 
 
+def _split_parts(split):
+    """Yields ``(name, match)`` for each ``+``-joined part of ``split`` (syntax checked)."""
+    if not isinstance(split, str) or not split.strip():
+        raise ValueError(f"Unsupported split {split!r}; {_SPLIT_HELP}.")
+    for part in re.split(r"\s*\+\s*", split.strip()):
+        m = _SUB_SPLIT_RE.match(part)
+        if not m:
+            raise ValueError(f"Unsupported split {split!r} (at {part!r}); "
+                             f"{_SPLIT_HELP}.")
+        yield m.group("name"), m
+
+
 def parse_split(split, num_examples):
     """Turns a tfds-style split string into ``(split_name, start, stop)`` slices.
 
@@ -194,15 +206,8 @@ def parse_split(split, num_examples):
       >>> parse_split("train[10%:20%]+test", {"train": 60000, "test": 10000})
       [('train', 6000, 12000), ('test', 0, 10000)]
     """
-    if not isinstance(split, str) or not split.strip():
-        raise ValueError(f"Unsupported split {split!r}; {_SPLIT_HELP}.")
     out = []
-    for part in re.split(r"\s*\+\s*", split.strip()):
-        m = _SUB_SPLIT_RE.match(part)
-        if not m:
-            raise ValueError(f"Unsupported split {split!r} (at {part!r}); "
-                             f"{_SPLIT_HELP}.")
-        name = m.group("name")
+    for name, m in _split_parts(split):
         if name == "all" and m.group("from") is None:
             out.extend((s, 0, n) for s, n in num_examples.items())
             continue
@@ -355,15 +360,8 @@ def _idx_arrays(name, split, data_dir):
 
 def _split_names(split):
     """Split names used by ``split`` (syntax checked; bounds checked later)."""
-    if not isinstance(split, str) or not split.strip():
-        raise ValueError(f"Unsupported split {split!r}; {_SPLIT_HELP}.")
     found = []
-    for part in re.split(r"\s*\+\s*", split.strip()):
-        m = _SUB_SPLIT_RE.match(part)
-        if not m:
-            raise ValueError(f"Unsupported split {split!r} (at {part!r}); "
-                             f"{_SPLIT_HELP}.")
-        name = m.group("name")
+    for name, m in _split_parts(split):
         if name == "all" and m.group("from") is None:
             found += list(_IDX_FILES)
         elif name in _IDX_FILES:

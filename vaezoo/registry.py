@@ -20,3 +20,12 @@ def lookup(kind, name, table):
     hint = f" Did you mean {', '.join(repr(h) for h in hint)}?" if hint else ""
     valid = ", ".join(repr(k) for k in sorted(table))
     raise ValueError(f"{kind} must be one of {valid}; got {name!r}.{hint}")
+
+
+def build(kind, name, table, *args, **kwargs):
+    """``table[name](*args, **kwargs)``; a bad name or bad ``{kind}_kwargs`` is a ValueError."""
+    cls = lookup(kind, name, table)
+    try:
+        return cls(*args, **kwargs)
+    except TypeError as e:
+        raise ValueError(f"bad {kind}_kwargs for {name!r}: {e}") from None

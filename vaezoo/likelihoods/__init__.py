@@ -4,7 +4,7 @@ from vaezoo.likelihoods.base import Likelihood
 from vaezoo.likelihoods.bernoulli import Bernoulli
 from vaezoo.likelihoods.discretized_logistic import DiscretizedLogistic, DiscretizedLogisticMixture
 from vaezoo.likelihoods.gaussian import Gaussian, GaussianHeteroscedastic, GaussianPixelwise
-from vaezoo.registry import lookup
+from vaezoo.registry import build
 
 LIKELIHOODS = {
     "bernoulli": Bernoulli,
@@ -18,11 +18,7 @@ LIKELIHOODS = {
 
 def get(name, **kwargs):
     """Build the likelihood registered under ``name``."""
-    cls = lookup("likelihood", name, LIKELIHOODS)
-    try:
-        return cls(**kwargs)
-    except TypeError as e:
-        raise ValueError(f"bad likelihood_kwargs for {name!r}: {e}") from None
+    return build("likelihood", name, LIKELIHOODS, **kwargs)
 
 
 __all__ = ["LIKELIHOODS", "Likelihood", "Bernoulli", "Gaussian", "GaussianPixelwise",

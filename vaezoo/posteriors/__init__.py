@@ -3,7 +3,7 @@
 from vaezoo.posteriors.base import Posterior
 from vaezoo.posteriors.gaussian import DiagonalGaussian
 from vaezoo.posteriors.iaf import IAFPosterior
-from vaezoo.registry import lookup
+from vaezoo.registry import build
 
 POSTERIORS = {
     "gaussian": DiagonalGaussian,
@@ -13,11 +13,7 @@ POSTERIORS = {
 
 def get(name, latent_dim, **kwargs):
     """Build the posterior registered under ``name``."""
-    cls = lookup("posterior", name, POSTERIORS)
-    try:
-        return cls(latent_dim, **kwargs)
-    except TypeError as e:
-        raise ValueError(f"bad posterior_kwargs for {name!r}: {e}") from None
+    return build("posterior", name, POSTERIORS, latent_dim, **kwargs)
 
 
 __all__ = ["POSTERIORS", "Posterior", "DiagonalGaussian", "IAFPosterior", "get"]

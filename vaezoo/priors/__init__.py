@@ -5,7 +5,7 @@ from vaezoo.priors.flow import FlowPrior
 from vaezoo.priors.mixture import MixtureOfGaussians
 from vaezoo.priors.standard_normal import StandardNormal
 from vaezoo.priors.vamp import VampPrior
-from vaezoo.registry import lookup
+from vaezoo.registry import build
 
 PRIORS = {
     "standard_normal": StandardNormal,
@@ -17,11 +17,7 @@ PRIORS = {
 
 def get(name, latent_dim, **kwargs):
     """Build the prior registered under ``name`` for a ``latent_dim``-dimensional z."""
-    cls = lookup("prior", name, PRIORS)
-    try:
-        return cls(latent_dim, **kwargs)
-    except TypeError as e:
-        raise ValueError(f"bad prior_kwargs for {name!r}: {e}") from None
+    return build("prior", name, PRIORS, latent_dim, **kwargs)
 
 
 __all__ = ["PRIORS", "Prior", "StandardNormal", "MixtureOfGaussians", "VampPrior", "FlowPrior",
