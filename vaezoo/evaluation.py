@@ -74,6 +74,8 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from tqdm.auto import tqdm
 
+from vaezoo.validation import check_positive_int
+
 tfd = tfp.distributions
 
 __all__ = [
@@ -131,12 +133,6 @@ def _decode(model, z, y):
 
 def _prior(model, y):
     return model.prior(y) if _is_conditional(model) else model.prior()
-
-
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def _image_spec(element_spec):
@@ -421,11 +417,11 @@ def log_likelihood(model, data, num_samples=1000, *, sample_batch=None, max_exam
       ValueError: if ``num_samples`` / ``sample_batch`` is not positive or the
         data is empty.
     """
-    num_samples = _check_positive_int("num_samples", num_samples)
+    num_samples = check_positive_int("num_samples", num_samples)
     if sample_batch is not None:
-        sample_batch = min(_check_positive_int("sample_batch", sample_batch), num_samples)
+        sample_batch = min(check_positive_int("sample_batch", sample_batch), num_samples)
     if max_examples is not None:
-        max_examples = _check_positive_int("max_examples", max_examples)
+        max_examples = check_positive_int("max_examples", max_examples)
     base = _base_seed(seed)
     image_shape = tuple(int(d) for d in model.image_shape)
 
@@ -490,9 +486,9 @@ def elbo(model, data, *, num_samples=1, seed=0, progress=True, max_examples=None
       ``stderr`` (standard error of the mean ELBO over examples),
       ``bits_per_dim`` (of ``-elbo``), ``num_samples`` and ``num_examples``.
     """
-    num_samples = _check_positive_int("num_samples", num_samples)
+    num_samples = check_positive_int("num_samples", num_samples)
     if max_examples is not None:
-        max_examples = _check_positive_int("max_examples", max_examples)
+        max_examples = check_positive_int("max_examples", max_examples)
     base = _base_seed(seed)
     image_shape = tuple(int(d) for d in model.image_shape)
 
@@ -549,7 +545,7 @@ def active_units(model, data, threshold=0.01, *, num_samples=16, seed=0, max_exa
       ``A_u``), ``active`` (bool mask ``[D]``), ``threshold``, ``latent_dim``
       and ``num_examples``.
     """
-    num_samples = _check_positive_int("num_samples", num_samples)
+    num_samples = check_positive_int("num_samples", num_samples)
     base = _base_seed(seed)
 
     model_ref = _weak(model)
@@ -653,7 +649,7 @@ def kl_per_dimension(model, data, *, num_samples=16, seed=0, max_examples=None,
         Gaussians, flows, mixtures): their per-dimension KL would need marginals
         that are not generally available.
     """
-    num_samples = _check_positive_int("num_samples", num_samples)
+    num_samples = check_positive_int("num_samples", num_samples)
     base = _base_seed(seed)
 
     model_ref = _weak(model)

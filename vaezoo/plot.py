@@ -31,6 +31,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from vaezoo.validation import check_positive_int
+
 __all__ = [
     "sample_grid",
     "reconstructions",
@@ -147,12 +149,6 @@ def _finish(fig, path):
     return fig
 
 
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer; got {value!r}")
-    return int(value)
-
-
 def _is_conditional(model):
     return bool(getattr(model, "is_conditional", False))
 
@@ -196,7 +192,7 @@ def sample_grid(model, n=64, *, seed=0, condition=None, ncols=None, title=None, 
     Returns:
       a ``matplotlib.figure.Figure``.
     """
-    n = _positive_int("n", n)
+    n = check_positive_int("n", n)
     if _is_conditional(model):
         if condition is None:
             classes = _num_classes(model)
@@ -273,7 +269,7 @@ def _take(images, n):
     """The first ``n`` examples of a batch given as an array, a tuple or a dict."""
     if n is None:
         return images
-    n = _positive_int("n", n)
+    n = check_positive_int("n", n)
     if isinstance(images, dict):
         return {k: v[:n] for k, v in images.items()}
     if isinstance(images, (tuple, list)):
@@ -350,7 +346,7 @@ def interpolation(model, a, b, steps=10, method="linear", *, title=None, path=No
     Returns:
       a ``matplotlib.figure.Figure``.
     """
-    steps = _positive_int("steps", steps)
+    steps = check_positive_int("steps", steps)
     if steps < 2:
         raise ValueError(f"steps must be at least 2 (the two ends); got {steps}")
     if method not in INTERPOLATIONS:
@@ -468,7 +464,7 @@ def traversal(model, image, dims=8, *, steps=9, span=3.0, data=None, title=None,
     Returns:
       a ``matplotlib.figure.Figure``.
     """
-    steps = _positive_int("steps", steps)
+    steps = check_positive_int("steps", steps)
     if not span > 0:
         raise ValueError(f"span must be > 0 (prior standard deviations); got {span!r}")
     x, y = _encode_decode_inputs(model, _take(_batch_of_one_or_more(model, image), 1))
@@ -476,7 +472,7 @@ def traversal(model, image, dims=8, *, steps=9, span=3.0, data=None, title=None,
         _batch_of_one_or_more(model, image), None))
     latent_dim = model.latent_dim
     if isinstance(dims, (int, np.integer)) and not isinstance(dims, bool):
-        chosen = list(np.argsort(-kl, kind="stable")[:min(_positive_int("dims", dims),
+        chosen = list(np.argsort(-kl, kind="stable")[:min(check_positive_int("dims", dims),
                                                            latent_dim)])
     else:
         chosen = [int(d) for d in dims]
@@ -524,7 +520,7 @@ def manifold(model, n=20, *, quantiles=(0.05, 0.95), condition=None, title=None,
             f"manifold needs a 2-D latent space; this model has latent_dim={model.latent_dim}. "
             f"Train a model with latent_dim=2, or use latent_scatter (PCA of the latent means) "
             f"or traversal for higher-dimensional latents")
-    n = _positive_int("n", n)
+    n = check_positive_int("n", n)
     low, high = (float(q) for q in quantiles)
     if not 0.0 < low < high < 1.0:
         raise ValueError(f"quantiles must be (low, high) with 0 < low < high < 1; "
@@ -687,7 +683,7 @@ def conditional_grid(model, n_per_class=8, *, classes=None, seed=0, class_names=
         raise ValueError(
             f"conditional_grid needs a conditional model (model.is_conditional, e.g. a "
             f"ConditionalVAE); {type(model).__name__} is not. Use sample_grid instead")
-    n_per_class = _positive_int("n_per_class", n_per_class)
+    n_per_class = check_positive_int("n_per_class", n_per_class)
     classes = list(range(_num_classes(model))) if classes is None else [int(c) for c in classes]
     rows = [np.asarray(model.sample(n_per_class, seed=seed,
                                     condition=np.full([n_per_class], c, np.int64)))

@@ -57,12 +57,6 @@ DEFAULT_STEPS_PER_EXECUTION = 32
 BINARIZATIONS = ("dynamic", "static", None)
 
 
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer; got {value!r}")
-    return int(value)
-
-
 def _non_negative(name, value):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
         raise ValueError(f"{name} must be a number >= 0; got {value!r}")
@@ -146,7 +140,7 @@ class VAE(keras.Model):
                  prior_kwargs=None, posterior_kwargs=None, image_shape=None,
                  binarization_seed=0, seed=None, **kwargs):
         super().__init__(**kwargs)
-        self.latent_dim = _positive_int("latent_dim", latent_dim)
+        self.latent_dim = validation.check_positive_int("latent_dim", latent_dim)
         self.likelihood_kwargs = dict(likelihood_kwargs or {})
         self.prior_kwargs = dict(prior_kwargs or {})
         self.posterior_kwargs = dict(posterior_kwargs or {})
@@ -164,7 +158,7 @@ class VAE(keras.Model):
                 f"likelihood {likelihood!r} models gray levels, so use binarization=None")
         self.binarization = binarization
         self.objective = objectives.check_objective(objective)
-        self.num_samples = _positive_int("num_samples", num_samples)
+        self.num_samples = validation.check_positive_int("num_samples", num_samples)
         self.beta = _non_negative("beta", beta)
         self.warmup_steps = int(_non_negative("warmup_steps", warmup_steps))
         self.free_bits = _non_negative("free_bits", free_bits)
@@ -340,7 +334,7 @@ class VAE(keras.Model):
 
         Returns a float32 tensor [n, H, W, C] (pixel probabilities for Bernoulli).
         """
-        n = _positive_int("n", n)
+        n = validation.check_positive_int("n", n)
         self._require_built()
         y = self._check_condition(condition, n) if self.is_conditional else None
         p = self.prior(y)
@@ -360,7 +354,8 @@ class VAE(keras.Model):
     def elbo(self, x, num_samples=1, seed=None):
         """Per-example ELBO in nats, a [B] tensor."""
         xs, y = self.preprocess(x)
-        return self._terms(xs, y, num_samples=_positive_int("num_samples", num_samples),
+        num_samples = validation.check_positive_int("num_samples", num_samples)
+        return self._terms(xs, y, num_samples=num_samples,
                            seed=self._stateless_seed(seed))[0]["elbo"]
 
     def call(self, inputs, training=False):
