@@ -215,20 +215,20 @@ FAMILIES = {
 }
 
 
-def build_vaezoo(family, image_shape, compile_kwargs, unfused=False, bf16_hidden=False):
+def build_vaezoo(family, image_shape, compile_kwargs, bf16_hidden=False, keras_adam=False):
     import keras
 
     import vaezoo
 
     spec = FAMILIES[family]
     cls = getattr(vaezoo, spec["cls"])
-    if unfused:  # static binarization as plain TF ops every step (before the fast default)
-        cls = type(f"Unfused{cls.__name__}", (cls,), {"preprocess": _unfused_preprocess})
     model = cls(likelihood="bernoulli", binarization="static", binarization_seed=0,
                 image_shape=image_shape, seed=0, **spec["kwargs"])
     if bf16_hidden:
         bfloat16_hidden_layers(model)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), **compile_kwargs)
+    # "adam" is vaezoo's default (FusedAdam); keras_adam=True measures Keras' own.
+    model.compile(optimizer=keras.optimizers.Adam(1e-3) if keras_adam else "adam",
+                  **compile_kwargs)
     return model
 
 
@@ -251,17 +251,6 @@ def bfloat16_hidden_layers(model):
     for layer in kernels(model.encoder) + kernels(model.decoder)[:-1]:
         layer.dtype_policy = "mixed_bfloat16"
     assert last.dtype_policy.name == "float32"
-
-
-def _unfused_preprocess(self, data, training=False):
-    from vaezoo.models import base
-    from vaezoo.preprocessing import static_binarize
-
-    fast, base._static_binarize_once = base._static_binarize_once, static_binarize
-    try:
-        return type(self).__mro__[1].preprocess(self, data, training)
-    finally:
-        base._static_binarize_once = fast
 
 
 def build_reference(image_shape):
@@ -310,8 +299,7 @@ def bench_training(args, strategy, x_train, device):
                 variants.update({
                     "vaezoo steps_per_execution=1": dict(steps_per_execution=1, **jit),
                     "vaezoo jit_compile=True": dict(jit_compile=True),
-                    "vaezoo spe=1, unfused binarization": dict(steps_per_execution=1,
-                                                               jit_compile=False),
+                    "vaezoo with keras.optimizers.Adam (unfused update)": dict(**jit),
                     "vaezoo + bfloat16 hidden layers (opt-in, not default)": dict(**jit),
                 })
             models = {}
@@ -320,8 +308,8 @@ def bench_training(args, strategy, x_train, device):
                     models["reference (keras.io recipe)"] = build_reference(image_shape)
                 for name, kw in variants.items():
                     models[name] = build_vaezoo(family, image_shape, kw,
-                                                unfused="unfused" in name,
-                                                bf16_hidden="bfloat16" in name)
+                                                bf16_hidden="bfloat16" in name,
+                                                keras_adam="keras.optimizers.Adam" in name)
             fits = {name: (lambda m=m: m.fit(x, batch_size=batch_size, epochs=1, verbose=0,
                                               shuffle=True))
                     for name, m in models.items()}
@@ -396,7 +384,10 @@ def bench_log_likelihood(args, x_train, x_test, device):
     import vaezoo
 
     image_shape = tuple(x_test.shape[1:])
-    model = build_vaezoo("mlp", image_shape, {})
+    if args.ll_model:  # a pretrained zoo entry: real weights, a real estimate
+        model = vaezoo.load(args.ll_model)
+    else:
+        model = build_vaezoo("mlp", image_shape, {})
     trained = 0
     if args.ll_train_epochs:
         start = time.perf_counter()
@@ -406,11 +397,15 @@ def bench_log_likelihood(args, x_train, x_test, device):
     n = len(x_test) if args.ll_full else min(args.ll_examples, len(x_test))
     k = args.ll_samples
     x = x_test[:n]
+    precision = args.ll_precision
     # Warm-up (tracing, compilation) on one batch, not timed.
-    vaezoo.evaluation.log_likelihood(model, x[:500], num_samples=k, progress=False)
+    vaezoo.evaluation.log_likelihood(model, x[:500], num_samples=k, progress=False,
+                                     precision=precision)
     start = time.perf_counter()
-    result = vaezoo.evaluation.log_likelihood(model, x, num_samples=k, progress=False)
+    result = vaezoo.evaluation.log_likelihood(model, x, num_samples=k, progress=args.ll_full,
+                                              precision=precision, return_per_example=True)
     seconds = time.perf_counter() - start
+    check = precision_check(model, x, result, k)
     decoder_flops = per_sample * n * k
     variants = {}
     if not args.ll_full and not device.get("gpus") and not device.get("tpus"):
@@ -419,6 +414,8 @@ def bench_log_likelihood(args, x_train, x_test, device):
            "decoder_samples_per_s": n * k / seconds, "decoder_flops_per_sample": per_sample,
            "decoder_flops_per_s": decoder_flops / seconds,
            "log_likelihood": result["log_likelihood"], "stderr": result["stderr"],
+           "precision": result["precision"], "precision_check": check,
+           "model": args.ll_model or "untrained MLP VAE (784-500-500-50)",
            "model_trained_epochs": args.ll_train_epochs, "training_seconds": trained,
            "projected_seconds_10000x5000": per_sample * 10000 * 5000 / (decoder_flops / seconds),
            "full_10000x5000_measured": bool(args.ll_full and n == 10000 and k == 5000),
@@ -426,6 +423,31 @@ def bench_log_likelihood(args, x_train, x_test, device):
     if device.get("peak_flops"):
         out["fraction_of_peak"] = out["decoder_flops_per_s"] / device["peak_flops"]
     print(json.dumps(out, indent=1), flush=True)
+    return out
+
+
+def precision_check(model, x, result, k, max_examples=500, max_samples=1000):
+    """Paired float32 re-estimate of the first examples (same seed, so the same z):
+    how far the reduced-precision decoder moved log p(x). None when it ran in float32."""
+    import numpy as np
+
+    import vaezoo
+
+    if result["precision"] == "float32":
+        return None
+    n, kk = min(len(x), max_examples), min(k, max_samples)
+    fast = result["per_example"][:n] if kk == k else vaezoo.evaluation.log_likelihood(
+        model, x[:n], num_samples=kk, progress=False, precision=result["precision"],
+        return_per_example=True)["per_example"]
+    exact = vaezoo.evaluation.log_likelihood(model, x[:n], num_samples=kk, progress=False,
+                                             precision="float32",
+                                             return_per_example=True)["per_example"]
+    diff = np.asarray(fast) - np.asarray(exact)
+    out = {"examples": n, "num_samples": kk,
+           "mean_difference_nats": float(diff.mean()),
+           "sd_difference_nats": float(diff.std(ddof=1)),
+           "max_abs_difference_nats": float(np.abs(diff).max())}
+    print(json.dumps({"precision_check": out}), flush=True)
     return out
 
 
@@ -586,11 +608,21 @@ def write_markdown(path, res):
                   f"{ll['decoder_flops_per_s'] / 1e9:.1f} GFLOP/s of decoder work"
                   + (f" ({100 * ll['fraction_of_peak']:.0f}% of the estimated peak)"
                      if "fraction_of_peak" in ll else "") + ".  ",
-                  f"log p(x) = {ll['log_likelihood']:.2f} +- {ll['stderr']:.2f} nats "
-                  f"(model trained {ll['model_trained_epochs']} epochs).  ",
+                  f"Model: {ll.get('model', 'untrained MLP VAE')}; decoder precision "
+                  f"{ll.get('precision', 'float32')}; log p(x) = {ll['log_likelihood']:.2f} "
+                  f"+- {ll['stderr']:.2f} nats (K={ll['num_samples']}, first "
+                  f"{ll['examples']} test images; model trained "
+                  f"{ll['model_trained_epochs']} epochs here).  ",
                   ("Measured" if ll["full_10000x5000_measured"] else "Projected") +
                   f" time for 10,000 images x 5,000 samples: "
                   f"{ll['projected_seconds_10000x5000'] / 60:.1f} min (target < 6 min)."]
+        check = ll.get("precision_check")
+        if check:
+            lines += ["", f"Precision check: the same estimate with a float32 decoder on the first "
+                      f"{check['examples']} images (K={check['num_samples']}, same seed, so "
+                      f"the same z): mean difference {check['mean_difference_nats']:+.4f} nats, "
+                      f"per-example sd {check['sd_difference_nats']:.4f}, largest "
+                      f"{check['max_abs_difference_nats']:.3f}."]
         variants = ll.get("cpu_compilation_variants")
         if variants:
             lines += ["", f"CPU compilation of the log-likelihood step ({variants['examples']} "
@@ -662,6 +694,11 @@ def parse_args(argv=None):
     p.add_argument("--ll-full", action="store_true",
                    help="log-likelihood over all 10,000 test images (with --ll-samples)")
     p.add_argument("--ll-train-epochs", type=int, default=0)
+    p.add_argument("--ll-model", metavar="NAME",
+                   help="evaluate this pretrained zoo entry (default: an untrained MLP VAE)")
+    p.add_argument("--ll-precision", default="auto", choices=("auto", "float32", "bfloat16"),
+                   help="decoder precision of log_likelihood (default auto: bfloat16 on a "
+                        "CPU with bfloat16 instructions)")
     p.add_argument("--memory", action="store_true", help="also run the memory probes")
     p.add_argument("--skip", default="", help="comma list of: training,elbo,ll")
     p.add_argument("--quick", action="store_true", help="a small smoke run")

@@ -25,7 +25,7 @@ _EXPORTS = {
     "DiscretizedLogistic": "vaezoo.likelihoods",
     "DiscretizedLogisticMixture": "vaezoo.likelihoods",
 }
-_SUBMODULES = ("data", "evaluation", "objectives", "priors", "posteriors", "likelihoods",
+_SUBMODULES = ("data", "evaluation", "objectives", "optimizers", "priors", "posteriors", "likelihoods",
                "networks", "models", "zoo", "plot", "callbacks", "preprocessing", "training",
                "config", "validation", "distribute")
 

@@ -487,7 +487,8 @@ def optimizer_from_config(cfg):
     elif schedule == "exponential":
         lr = keras.optimizers.schedules.ExponentialDecay(
             lr, decay_steps, decay_rate if decay_rate is not None else 0.96)
-    classes = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
+    from vaezoo.optimizers import FusedAdam
+    classes = {"adam": FusedAdam, "adamw": keras.optimizers.AdamW,
                "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop,
                "adamax": keras.optimizers.Adamax, "nadam": keras.optimizers.Nadam}
     kwargs = {k: v for k, v in opt.items() if v is not None}

@@ -39,6 +39,22 @@ discrete likelihoods (e.g. Bernoulli on binarized pixels) this is the code lengt
 per pixel; for densities over continuous pixels it is only comparable across
 models evaluated on the same scaling of the data.
 
+Precision of the importance-sampling step
+-----------------------------------------
+The decoder runs ``K`` times per image, so it is nearly all of the work
+(``K * N`` decoder passes: about 67 TFLOP for the MLP VAE at ``K = 5000`` over
+the 10,000 Fashion-MNIST test images). With ``precision="bfloat16"`` the
+decoder's layers multiply in bfloat16 with float32 accumulation (Keras'
+``mixed_bfloat16`` policy, set on the decoder's layers only while the step is
+traced); the encoder, the densities, the log-weights and the log-sum-exp stay in
+float32. ``"auto"`` (the default) picks bfloat16 only on a CPU with bfloat16
+dot-product instructions (AVX512-BF16 or AMX) and no GPU/TPU, where it doubles
+the decoder's speed; elsewhere float32. The change it makes to the estimate is
+measured, not assumed: on the pretrained MLP VAE (500 test images, K=1000, same
+seed) the mean of ``log p(x)`` moved by 0.0004 nats, with a per-example spread
+of 0.02 nats (``tests/test_evaluation.py`` checks < 0.05 nats on a trained model;
+``benchmarks/throughput.py`` reports both). ``precision="float32"`` turns it off.
+
 Posterior-collapse diagnostics
 ------------------------------
 * Active units (Burda et al., 2015): ``A_u = Cov_x(E_{q(z|x)}[z_u])``; unit
@@ -69,6 +85,7 @@ import math
 import warnings
 import weakref
 
+import keras
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
@@ -237,6 +254,62 @@ def _log_prob(p, x):
     return p.log_prob(x)
 
 
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
+def _cpu_has_bf16():
+    """True on a CPU with bfloat16 dot products (AVX512-BF16 or AMX), per /proc/cpuinfo."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        pass
+    return False
+
+
+def resolve_precision(precision):
+    """``"auto"`` -> ``"bfloat16"`` on a bf16-capable CPU-only machine, else ``"float32"``."""
+    from vaezoo.registry import lookup
+    precision = lookup("precision", precision, {p: p for p in PRECISIONS})
+    if precision == "auto":
+        return "bfloat16" if not _accelerator_present() and _cpu_has_bf16() else "float32"
+    return precision
+
+
+def _decoder_layers(model):
+    decoder = getattr(model, "decoder", None)
+    if decoder is None:
+        return []
+    layers = decoder._flatten_layers(include_self=True, recursive=True)
+    return [layer for layer in layers if getattr(layer, "weights", None) and not
+            isinstance(layer, keras.Model)]
+
+
+class _decoder_policy:
+    """While active, the decoder's layers compute in ``policy`` (trace time only)."""
+
+    def __init__(self, model_ref, precision):
+        self._model_ref = model_ref
+        self._policy = "mixed_bfloat16" if precision == "bfloat16" else None
+        self._saved = []
+
+    def __enter__(self):
+        if self._policy is not None:
+            for layer in _decoder_layers(self._model_ref()):
+                self._saved.append((layer, layer.dtype_policy))
+                layer.dtype_policy = self._policy
+        return self
+
+    def __exit__(self, *exc):
+        for layer, policy in self._saved:
+            layer.dtype_policy = policy
+        self._saved = []
+        return False
+
+
 class _Compiled:
     """A compiled evaluation step, XLA where it pays, with a fallback.
 
@@ -250,20 +323,23 @@ class _Compiled:
     warning) to a plain ``tf.function``.
     """
 
-    def __init__(self, fn, name):
+    def __init__(self, fn, name, policy=None):
         self._fn = fn
         self._name = name
+        self._policy = policy  # a _decoder_policy, entered while tracing
         self._fuse_inner = not _accelerator_present()
         self._fast = tf.function(self._traced(fn, self._fuse_inner),
                                  jit_compile=not self._fuse_inner, reduce_retracing=True)
         self._plain = None
 
-    @staticmethod
-    def _traced(fn, fuse):
+    def _traced(self, fn, fuse):
         def traced(*args):
             token = _FUSE.set(fuse)
             try:
-                return fn(*args)
+                if self._policy is None:
+                    return fn(*args)
+                with self._policy:
+                    return fn(*args)
             finally:
                 _FUSE.reset(token)
         return traced
@@ -341,7 +417,7 @@ def _default_sample_batch(num_samples, batch_size, image_shape):
     return int(max(1, min(num_samples, _CHUNK_FLOATS // max(1, batch_size * pixels))))
 
 
-def _make_iwae_fn(model_ref, num_samples, chunk):
+def _make_iwae_fn(model_ref, num_samples, chunk, precision="float32"):
     n_full, rem = divmod(num_samples, chunk)
     log_k = math.log(num_samples)
 
@@ -383,11 +459,12 @@ def _make_iwae_fn(model_ref, num_samples, chunk):
             m, s = update(m, s, log_weights(seeds[n_full * chunk:]))
         return m + tf.math.log(s) - log_k
 
-    return _Compiled(batch_log_px, "the importance-sampling step")
+    return _Compiled(batch_log_px, "the importance-sampling step",
+                     _decoder_policy(model_ref, precision))
 
 
 def log_likelihood(model, data, num_samples=1000, *, sample_batch=None, max_examples=None,
-                   seed=0, progress=True, return_per_example=False):
+                   seed=0, progress=True, return_per_example=False, precision="auto"):
     """Importance-sampled estimate of the mean log-likelihood ``log p(x)``.
 
     ``log p(x) ~= logmeanexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)]`` with
@@ -406,11 +483,15 @@ def log_likelihood(model, data, num_samples=1000, *, sample_batch=None, max_exam
       seed: integer seed; the same seed (and data batching) gives the same estimate.
       progress: show a tqdm progress bar over batches.
       return_per_example: also return the per-example estimates.
+      precision: ``"auto"`` (default), ``"float32"`` or ``"bfloat16"``: the
+        precision of the decoder's matrix products (see the module docstring;
+        ``"auto"`` is bfloat16 only on a CPU with bfloat16 instructions).
 
     Returns:
       dict with ``log_likelihood`` (mean nats per example), ``stderr`` (standard
       error of that mean over examples; NaN for one example), ``bits_per_dim``,
-      ``num_samples``, ``num_examples`` and, if asked, ``per_example``
+      ``num_samples``, ``num_examples``, ``precision`` (the one used) and, if
+      asked, ``per_example``
       (float64 array of ``log p(x)`` estimates).
 
     Raises:
@@ -422,6 +503,7 @@ def log_likelihood(model, data, num_samples=1000, *, sample_batch=None, max_exam
         sample_batch = min(check_positive_int("sample_batch", sample_batch), num_samples)
     if max_examples is not None:
         max_examples = check_positive_int("max_examples", max_examples)
+    precision = resolve_precision(precision)
     base = _base_seed(seed)
     image_shape = tuple(int(d) for d in model.image_shape)
 
@@ -432,8 +514,9 @@ def log_likelihood(model, data, num_samples=1000, *, sample_batch=None, max_exam
         if step is None:
             chunk = sample_batch or _default_sample_batch(
                 num_samples, int(x.shape[0]), image_shape)
-            step = _cached_step(model, ("iwae", num_samples, chunk),
-                                lambda: _make_iwae_fn(_weak(model), num_samples, chunk))
+            step = _cached_step(model, ("iwae", num_samples, chunk, precision),
+                                lambda: _make_iwae_fn(_weak(model), num_samples, chunk,
+                                                      precision))
         values = step(x, y, _batch_seed(base, index)).numpy().astype(np.float64)
         per_example.append(values)
         if progress:
@@ -449,6 +532,7 @@ def log_likelihood(model, data, num_samples=1000, *, sample_batch=None, max_exam
         "bits_per_dim": bits_per_dim(mean, image_shape),
         "num_samples": num_samples,
         "num_examples": int(per_example.size),
+        "precision": precision,
     }
     if return_per_example:
         out["per_example"] = per_example

@@ -27,6 +27,7 @@ import tensorflow as tf
 
 from vaezoo import likelihoods as likelihoods_lib
 from vaezoo import objectives
+from vaezoo import optimizers
 from vaezoo import posteriors as posteriors_lib
 from vaezoo import priors as priors_lib
 from vaezoo import validation
@@ -306,6 +307,8 @@ class VAE(keras.Model):
     def _decode_params(self, flat_z, z, y):
         """Runs the decoder on [N, D] and restores z's leading axes on the output."""
         out = self.decoder(self._decoder_input(flat_z, z, y))
+        if out.dtype != tf.float32:  # reduced-precision decoder layers: densities in float32
+            out = tf.cast(out, tf.float32)
         lead = tf.shape(z)[:-1]
         out = tf.reshape(out, tf.concat([lead, tf.shape(out)[1:]], axis=0))
         static = z.shape[:-1].concatenate(self.image_shape[:2] + (out.shape[-1],))
@@ -419,7 +422,9 @@ class VAE(keras.Model):
         """Keras ``compile`` with defaults measured to be fast for VAEs.
 
         Args:
-          optimizer: as for ``keras.Model.compile``.
+          optimizer: as for ``keras.Model.compile``; ``"adam"`` (the default) is
+            :class:`vaezoo.optimizers.FusedAdam`, Keras' Adam update computed by
+            one fused kernel per variable (faster on CPU, same numbers).
           jit_compile: ``"auto"`` compiles the whole step with XLA when a GPU or
             TPU is visible and no ``tf.distribute`` strategy other than the
             default one is active, and not on a CPU-only machine: on the 2-core
@@ -444,7 +449,7 @@ class VAE(keras.Model):
                 f"{steps_per_execution!r}")
         if jit_compile not in (True, False):
             raise ValueError(f"jit_compile must be 'auto', True or False; got {jit_compile!r}")
-        super().compile(optimizer=optimizer, jit_compile=jit_compile,
+        super().compile(optimizer=optimizers.resolve(optimizer), jit_compile=jit_compile,
                         steps_per_execution=int(steps_per_execution), **kwargs)
 
     def train_step(self, data):
