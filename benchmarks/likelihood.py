@@ -67,9 +67,14 @@ COMPARISONS = (
 )
 
 
-def result_key(config, epochs, train_examples="all"):
-    """Results are kept per (config, training budget)."""
+def result_key(config, epochs, train_examples="all", seed=None, precision="float32"):
+    """Results are kept per (config, training budget, training seed if not the config's,
+    training precision if not float32)."""
     suffix = "" if train_examples in ("all", None) else f"@{train_examples}ex"
+    if seed is not None:
+        suffix += f"@seed{seed}"
+    if precision not in (None, "float32"):
+        suffix += f"@{precision}"
     return f"{config}@{epochs}ep{suffix}"
 
 
@@ -86,6 +91,15 @@ def parse_args(argv=None):
     p.add_argument("--max-train-examples", type=int, default=None,
                    help="train on the first N training examples only (smoke runs)")
     p.add_argument("--eval-batch-size", type=int, default=500)
+    p.add_argument("--seed", type=int, default=None,
+                   help="training seed (default: the config's [training] seed); results "
+                        "with another seed are kept under their own key")
+    p.add_argument("--train-precision", default="float32",
+                   choices=("float32", "mixed_bfloat16"),
+                   help="VAE.compile(precision=...) for training (kept under its own key)")
+    p.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"),
+                   help="decoder precision of the log-likelihood estimate (see "
+                        "vaezoo.evaluation; auto = bfloat16 on a CPU with bf16 instructions)")
     p.add_argument("--weights-dir", default=None,
                    help="keep trained weights here as <config>@<epochs>ep.weights.h5 (+ "
                         ".train.json); a "
@@ -116,14 +130,16 @@ def run_config(name, args):
 
     cfg = config.load_config(name)
     epochs = args.epochs if args.epochs is not None else cfg["training"]["epochs"]
-    seed = cfg["training"]["seed"]
+    seed = cfg["training"]["seed"] if args.seed is None else args.seed
+    seed_key = None if seed == cfg["training"]["seed"] else seed
     keras.utils.set_random_seed(seed)
+    tp = args.train_precision
     model = config.model_from_config(cfg)
-    model.compile(optimizer=config.optimizer_from_config(cfg))
+    model.compile(optimizer=config.optimizer_from_config(cfg), precision=tp)
     weights = train_file = None
     if args.weights_dir:
         Path(args.weights_dir).mkdir(parents=True, exist_ok=True)
-        stem = result_key(cfg["name"], epochs, args.max_train_examples)
+        stem = result_key(cfg["name"], epochs, args.max_train_examples, seed_key, tp)
         weights = Path(args.weights_dir) / f"{stem}.weights.h5"
         train_file = Path(args.weights_dir) / f"{stem}.train.json"
     if weights is not None and weights.exists() and train_file.exists():
@@ -148,13 +164,17 @@ def run_config(name, args):
     start = time.time()
     ll = evaluation.log_likelihood(model, test, num_samples=args.num_samples,
                                    max_examples=args.max_test_examples, seed=0, progress=False,
-                                   return_per_example=True)
+                                   return_per_example=True, precision=args.precision)
     eval_seconds = time.time() - start
     el = evaluation.elbo(model, test, max_examples=args.max_test_examples, seed=0,
                          progress=False)
     published = PUBLISHED.get(cfg["name"])
     result = {
-        "key": result_key(cfg["name"], trained["epochs"], trained["train_examples"]),
+        "key": result_key(cfg["name"], trained["epochs"], trained["train_examples"], seed_key,
+                          tp),
+        "train_precision": tp,
+        "training_seed": seed,
+        "precision": ll["precision"],
         "config": cfg["name"],
         "description": cfg["description"],
         "dataset": cfg["data"]["dataset"],
@@ -189,6 +209,8 @@ def paired(results, per_example):
         for ra in results.values():
             if ra["config"] != a:
                 continue
+            if ra["key"] != result_key(a, ra["epochs"], ra["train_examples"]):
+                continue  # a run with a non-default seed: compared in the seed table
             rb = results.get(result_key(b, ra["epochs"], ra["train_examples"]))
             if rb is None or ra["key"] not in per_example or rb["key"] not in per_example:
                 continue
@@ -204,6 +226,26 @@ def paired(results, per_example):
                         "unpaired_stderr": math.hypot(ra["test_log_likelihood_stderr"],
                                                       rb["test_log_likelihood_stderr"]),
                         "num_test_examples": int(d.size)})
+    return out
+
+
+def seed_groups(results):
+    """Configs trained with several seeds and evaluated alike: the spread over seeds."""
+    groups = {}
+    for r in results.values():
+        k = (r["config"], r["epochs"], r["train_examples"], r["num_importance_samples"],
+             r["num_test_examples"])
+        groups.setdefault(k, []).append(r)
+    out = []
+    for (config, epochs, train_examples, k, n), rs in sorted(groups.items(), key=str):
+        if len(rs) < 2:
+            continue
+        rs = sorted(rs, key=lambda r: r.get("training_seed", 0))
+        values = np.array([r["test_log_likelihood"] for r in rs])
+        out.append({"config": config, "epochs": epochs, "train_examples": train_examples,
+                    "K": k, "examples": n, "seeds": [r.get("training_seed", 0) for r in rs],
+                    "values": values.tolist(), "mean": float(values.mean()),
+                    "sd": float(values.std(ddof=1))})
     return out
 
 
@@ -233,7 +275,8 @@ def markdown(results, comparisons):
             f"{r['published_log_likelihood']:.2f} ({r['published_source']})"
         lines.append(
             f"| `{r['config']}` | {r['dataset']} / {r['test_split']} | {binar} "
-            f"| {r['train_examples']} x {r['epochs']} "
+            f"| {r['train_examples']} x {r['epochs']}"
+            + (f" (seed {r['training_seed']})" if "@seed" in r["key"] else "") + " "
             f"| {r['train_seconds'] / 60:.1f} min | {r['num_importance_samples']} "
             f"| {r['num_test_examples']} | {r['test_log_likelihood']:.2f} ± "
             f"{r['test_log_likelihood_stderr']:.2f} | {r['test_elbo']:.2f} "
@@ -249,6 +292,16 @@ def markdown(results, comparisons):
                          f"| {c['train_examples']} x {c['epochs']} "
                          f"| {c['difference']:+.2f} "
                          f"| {c['paired_stderr']:.2f} | {c['unpaired_stderr']:.2f} | {sig} |")
+    groups = seed_groups(results)
+    if groups:
+        lines += ["", "## Across training seeds (same config, budget, K and test examples)", "",
+                  "| config | train examples x epochs | K | test examples | seeds | test log p(x) "
+                  "per seed | mean | sd over seeds |", "|---|---|---|---|---|---|---|---|"]
+        for g in groups:
+            lines.append(f"| `{g['config']}` | {g['train_examples']} x {g['epochs']} | {g['K']} "
+                         f"| {g['examples']} | {', '.join(map(str, g['seeds']))} "
+                         f"| {', '.join(f'{v:.2f}' for v in g['values'])} | {g['mean']:.2f} "
+                         f"| {g['sd']:.2f} |")
     lines += ["", "Commands:", ""]
     for cmd in sorted({r["command"] for r in results.values()}):
         lines.append(f"    {cmd}")

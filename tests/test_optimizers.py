@@ -63,3 +63,26 @@ def test_compile_and_config_default_to_fused_adam():
     opt = vaezoo.config.optimizer_from_config({"optimizer": {"name": "adam",
                                                              "learning_rate": 0.002}})
     assert type(opt) is FusedAdam
+
+
+def test_mixed_bfloat16_trunks_keep_float32_outputs():
+    x = np.random.default_rng(0).integers(0, 2, (32, 6, 6, 1)).astype("float32")
+    model = vaezoo.MLPVAE(latent_dim=3, hidden_units=(16, 16), image_shape=(6, 6, 1),
+                          binarization=None)
+    model.compile(precision="mixed_bfloat16", steps_per_execution=1)
+    from vaezoo.models.base import _kernel_layers
+    enc, dec = _kernel_layers(model.encoder), _kernel_layers(model.decoder)
+    assert all(layer.dtype_policy.name == "mixed_bfloat16" for layer in enc + dec[:-1])
+    assert dec[-1].dtype_policy.name == "float32"
+    assert model.posterior_head.dtype_policy.name == "float32"
+    assert all(v.dtype == "float32" for v in model.trainable_variables)
+    history = model.fit(x, batch_size=16, epochs=2, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    assert model.decode(np.zeros((2, 3), "float32")).distribution.logits.dtype == tf.float32
+    model.compile(precision="float32")          # back to float32 everywhere
+    assert all(layer.dtype_policy.name == "float32" for layer in enc + dec)
+    with pytest.raises(ValueError, match="mixed_bfloat16"):
+        model.compile(precision="bf16")
+    unbuilt = vaezoo.MLPVAE(latent_dim=3, hidden_units=(16,))
+    with pytest.raises(ValueError, match="image_shape"):
+        unbuilt.compile(precision="mixed_bfloat16")

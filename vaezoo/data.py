@@ -715,3 +715,105 @@ def semi_supervised_split(dataset_or_arrays, num_labels, seed=0):
     idx = _balanced_indices(labels, num_labels, seed)
     out[idx] = labels[idx]
     return images, out
+
+
+def _label_of(element):
+    if isinstance(element, dict):
+        return element["label"]
+    return element[1]
+
+
+def mixed_batches(dataset, batch_size, labeled_batch_size, seed=0, *, shuffle_buffer=None,
+                  reshuffle_each_iteration=True):
+    """Batches that each hold exactly ``labeled_batch_size`` labeled examples, the rest unlabeled.
+
+    With 100 labels among 60,000 images a uniformly shuffled batch of 128
+    holds a labeled example about one time in five, so the classifier of M2
+    would hardly learn. Here every batch holds exactly ``labeled_batch_size``
+    labeled examples (label >= 0), drawn cyclically from the labeled subset
+    and reshuffled at every pass over it, followed by ``batch_size -
+    labeled_batch_size`` unlabeled ones (label -1). One pass over the
+    unlabeled examples is the length of the dataset (an incomplete last
+    batch of unlabeled examples is dropped, so every batch has the same
+    composition).
+
+    The order is a function of ``seed`` only: the first iteration of the
+    returned dataset is the same whenever it is built with the same seed (so
+    ``vaezoo.training`` builds epoch ``e`` with ``epoch_seed(seed, e)`` and a
+    resumed epoch skips the batches it already did).
+
+    Args:
+      dataset: an unbatched ``tf.data.Dataset`` of ``{"image", "label"}`` dicts
+        or ``(image, label)`` tuples, unlabeled examples carrying label -1
+        (``semi_supervised_split``).
+      batch_size: examples per batch.
+      labeled_batch_size: labeled examples per batch, in ``[1, batch_size - 1]``.
+      seed: shuffling seed.
+      shuffle_buffer: shuffle buffer of the unlabeled examples (default: all of them).
+      reshuffle_each_iteration: whether a second iteration over the returned
+        dataset (e.g. Keras ``fit(epochs=n)`` on it) shuffles the unlabeled
+        examples again. The labeled ones are reshuffled at every pass regardless.
+
+    Returns:
+      a dataset of batches with the structure of ``dataset``'s elements.
+
+    Example:
+      >>> train = semi_supervised_split(load("fashion_mnist", "train"), 100, seed=0)
+      >>> batches = mixed_batches(train, batch_size=128, labeled_batch_size=32, seed=0)
+    """
+    import tensorflow as tf
+    for name, value in (("batch_size", batch_size), ("labeled_batch_size", labeled_batch_size)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    if labeled_batch_size >= batch_size:
+        raise ValueError(
+            f"labeled_batch_size must be smaller than batch_size, so that each batch also holds "
+            f"unlabeled examples: valid values are 1 to {batch_size - 1}; got "
+            f"labeled_batch_size={labeled_batch_size} with batch_size={batch_size}. Lower "
+            f"labeled_batch_size or raise batch_size.")
+    spec = dataset.element_spec
+    if not ((isinstance(spec, dict) and "label" in spec)
+            or (isinstance(spec, tuple) and len(spec) == 2)):
+        raise ValueError("mixed_batches needs an unbatched dataset of {'image', 'label'} dicts or "
+                         f"(image, label) tuples; got element_spec {spec}")
+    if _label_of(spec).shape.rank:
+        raise ValueError("mixed_batches needs an unbatched dataset (one scalar label per "
+                         "element); call it before .batch()")
+    labels = np.concatenate(
+        [np.asarray(b).reshape(-1) for b in
+         dataset.map(lambda *e: _label_of(e[0] if len(e) == 1 else e)).batch(8192)
+         .as_numpy_iterator()] or [np.zeros((0,), np.int64)])
+    num_labeled = int((labels >= 0).sum())
+    num_unlabeled = len(labels) - num_labeled
+    unlabeled_batch_size = batch_size - labeled_batch_size
+    if num_labeled == 0 or num_unlabeled < unlabeled_batch_size:
+        raise ValueError(
+            f"mixed_batches needs labeled (label >= 0) examples and at least one batch of "
+            f"{unlabeled_batch_size} unlabeled (label -1) ones; got {num_labeled} labeled and "
+            f"{num_unlabeled} unlabeled. Mark the unlabeled examples with semi_supervised_split.")
+
+    def is_labeled(*e):
+        return _label_of(e[0] if len(e) == 1 else e) >= 0
+
+    def is_unlabeled(*e):
+        return tf.logical_not(is_labeled(*e))
+
+    # Two seeds derived from one: the labeled cycle and the unlabeled pass are independent.
+    seed_labeled, seed_unlabeled = (int(s) for s in np.random.SeedSequence(
+        [int(seed), 0x5eed]).generate_state(2, np.uint32))
+    labeled = (dataset.filter(is_labeled).cache()
+               .shuffle(num_labeled, seed=seed_labeled, reshuffle_each_iteration=True)
+               .repeat().batch(labeled_batch_size))
+    unlabeled = (dataset.filter(is_unlabeled)
+                 .shuffle(min(shuffle_buffer or num_unlabeled, num_unlabeled),
+                          seed=seed_unlabeled,
+                          reshuffle_each_iteration=reshuffle_each_iteration)
+                 .batch(unlabeled_batch_size, drop_remainder=True))
+
+    def merge(a, b):
+        return tf.nest.map_structure(lambda u, v: tf.concat([u, tf.cast(v, u.dtype)], 0), a, b)
+
+    merged = tf.data.Dataset.zip((labeled, unlabeled)).map(merge)
+    # The zip with an endless labeled stream has the unlabeled pass's length; say so.
+    return merged.apply(tf.data.experimental.assert_cardinality(num_unlabeled
+                                                                // unlabeled_batch_size))

@@ -293,7 +293,7 @@ class _decoder_policy:
 
     def __init__(self, model_ref, precision):
         self._model_ref = model_ref
-        self._policy = "mixed_bfloat16" if precision == "bfloat16" else None
+        self._policy = "mixed_bfloat16" if precision == "bfloat16" else "float32"
         self._saved = []
 
     def __enter__(self):

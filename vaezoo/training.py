@@ -408,7 +408,50 @@ def epoch_seed(seed, epoch):
     return int(np.random.SeedSequence([int(seed), int(epoch)]).generate_state(1, np.uint32)[0])
 
 
+def _config_source(config, cfg):
+    """The file a config came from, for error messages (or its name for a dict)."""
+    from vaezoo import config as config_lib
+    if isinstance(config, dict):
+        return f"config {cfg.get('name', '<dict>')!r}"
+    try:
+        return str(config_lib.resolve_path(config))
+    except ValueError:
+        return f"config {cfg.get('name')!r}"
+
+
+def _check_semi_supervised(cfg, source):
+    """[data] num_labels / labeled_batch_size need a model that classifies; say so early."""
+    from vaezoo import config as config_lib
+    d = cfg["data"]
+    num_labels, labeled = d.get("num_labels"), d.get("labeled_batch_size")
+    if num_labels is None and labeled is None:
+        return
+    if num_labels is None:
+        raise ValueError(
+            f"{source}: [data] labeled_batch_size = {labeled} needs [data] num_labels (the "
+            f"number of training labels kept); set num_labels, or remove labeled_batch_size.")
+    cls = config_lib.model_class(cfg["model"]["class"], source)
+    if not callable(getattr(cls, "classify", None)):
+        raise ValueError(
+            f"{source}: [data] num_labels = {num_labels} trains on a few labels and many "
+            f"unlabeled images, which only a semi-supervised model (one with `classify`, e.g. "
+            f"class = \"SemiSupervisedVAE\") can use; [model] class = "
+            f"{cfg['model']['class']!r} has none. Set [model] class = \"SemiSupervisedVAE\", "
+            f"or remove num_labels (and labeled_batch_size) from [data].")
+    if labeled is not None and labeled >= d["batch_size"]:
+        raise ValueError(
+            f"{source}: [data] labeled_batch_size = {labeled} must be smaller than [data] "
+            f"batch_size = {d['batch_size']} (each batch also holds unlabeled examples): valid "
+            f"values are 1 to {d['batch_size'] - 1}. Lower labeled_batch_size or raise "
+            f"batch_size.")
+
+
 def _datasets(cfg, verbose):
+    """(train, validation, test) unbatched datasets; train keeps [data] num_labels labels.
+
+    With ``num_labels`` every training label outside a class-balanced subset of
+    that size (drawn with ``[training] seed``) becomes -1 (``_labeled_train``).
+    """
     from vaezoo import data as data_lib
     d = cfg["data"]
     kwargs = {"data_dir": d.get("data_dir"), "verbose": bool(verbose)}
@@ -419,11 +462,34 @@ def _datasets(cfg, verbose):
     return train, val, test
 
 
+def _labeled_train(train, cfg):
+    """The training data as the model sees it: with ``[data] num_labels``, only a
+    class-balanced subset of that many examples keeps its label (the others -1)."""
+    from vaezoo import data as data_lib
+    num_labels = cfg["data"].get("num_labels")
+    if num_labels is None:
+        return train
+    return data_lib.semi_supervised_split(train, num_labels, seed=cfg["training"]["seed"]).cache()
+
+
 def _epoch_data(train, cfg, epoch, skip_batches=0):
+    """The batches of ``epoch``: a function of ([training] seed, epoch) only.
+
+    With ``[data] labeled_batch_size`` each batch holds that many labeled
+    examples and ``batch_size - labeled_batch_size`` unlabeled ones
+    (``vaezoo.data.mixed_batches``); the epoch is one pass over the unlabeled.
+    """
     import tensorflow as tf
+    from vaezoo import data as data_lib
     d, seed = cfg["data"], cfg["training"]["seed"]
-    ds = train.shuffle(d["shuffle_buffer"], seed=epoch_seed(seed, epoch),
-                       reshuffle_each_iteration=False).batch(d["batch_size"])
+    if d.get("labeled_batch_size") is not None:
+        ds = data_lib.mixed_batches(train, d["batch_size"], d["labeled_batch_size"],
+                                    seed=epoch_seed(seed, epoch),
+                                    shuffle_buffer=d["shuffle_buffer"],
+                                    reshuffle_each_iteration=False)
+    else:
+        ds = train.shuffle(d["shuffle_buffer"], seed=epoch_seed(seed, epoch),
+                           reshuffle_each_iteration=False).batch(d["batch_size"])
     steps = cfg["training"].get("steps_per_epoch")
     if steps:
         ds = ds.take(steps)
@@ -497,6 +563,7 @@ def train(config, out_dir, *, epochs=None, resume=True, strategy=None, verbose=1
     from vaezoo import validation
 
     cfg = resolve_config(config)
+    _check_semi_supervised(cfg, _config_source(config, cfg))
     if epochs is not None:
         cfg["training"]["epochs"] = validation.check_positive_int("epochs", epochs)
     if deterministic is not None:
@@ -512,6 +579,9 @@ def train(config, out_dir, *, epochs=None, resume=True, strategy=None, verbose=1
     keras.utils.set_random_seed(seed)
 
     train_raw, val_raw, test_raw = _datasets(cfg, verbose)
+    # The train ELBO of metrics.json is measured like the test one, on every training
+    # example with its label; fitting sees only [data] num_labels labels.
+    train_fit = _labeled_train(train_raw, cfg)
     image_shape = _image_shape(train_raw)
     strategy = _get_strategy(strategy)
     scope = strategy.scope() if strategy is not None else _nullcontext()
@@ -573,7 +643,7 @@ def train(config, out_dir, *, epochs=None, resume=True, strategy=None, verbose=1
                                                     guard))
         if epoch == start_epoch and skip and running:
             fit_callbacks.append(_metric_restorer(running))
-        data = _epoch_data(train_raw, cfg, epoch, skip if epoch == start_epoch else 0)
+        data = _epoch_data(train_fit, cfg, epoch, skip if epoch == start_epoch else 0)
         val = val_raw.batch(cfg["data"]["batch_size"]).prefetch(tf.data.AUTOTUNE)
         if verbose:
             print(f"Epoch {epoch + 1}/{total_epochs}", flush=True)
@@ -623,6 +693,15 @@ def _final_metrics(model, cfg, train_raw, test_raw, history, train_time, verbose
                                    sample_batch=ev.get("sample_batch"),
                                    max_examples=ev.get("max_examples"), progress=progress)
     d = cfg["data"]
+    test = {"elbo": test_elbo["elbo"], "rate": test_elbo["rate"],
+            "distortion": test_elbo["distortion"], "elbo_stderr": test_elbo["stderr"],
+            "log_likelihood": ll["log_likelihood"], "stderr": ll["stderr"],
+            "bits_per_dim": ll["bits_per_dim"], "num_importance_samples": ll["num_samples"],
+            "num_examples": ll["num_examples"]}
+    if callable(getattr(model, "classify", None)):
+        test["accuracy"] = evaluation.classification_accuracy(
+            model, _eval_batches(test_raw, cfg), max_examples=ev.get("max_examples"),
+            progress=progress)
     return {
         "config": cfg.get("name"),
         "dataset": d["dataset"],
@@ -636,11 +715,7 @@ def _final_metrics(model, cfg, train_raw, test_raw, history, train_time, verbose
         "train": {"elbo": train_elbo["elbo"], "rate": train_elbo["rate"],
                   "distortion": train_elbo["distortion"],
                   "num_examples": train_elbo["num_examples"]},
-        "test": {"elbo": test_elbo["elbo"], "rate": test_elbo["rate"],
-                 "distortion": test_elbo["distortion"], "elbo_stderr": test_elbo["stderr"],
-                 "log_likelihood": ll["log_likelihood"], "stderr": ll["stderr"],
-                 "bits_per_dim": ll["bits_per_dim"], "num_importance_samples": ll["num_samples"],
-                 "num_examples": ll["num_examples"]},
+        "test": test,
         "history": history,
         "train_time_s": train_time,
         "eval_time_s": time.perf_counter() - started,

@@ -61,25 +61,17 @@ def mixed_batches(images, labels, batch_size=128, labeled_per_batch=32, seed=0):
       a dataset of ``(images [batch_size, ...], labels [batch_size])``; its length
       is one pass over the unlabeled examples.
     """
-    labels = np.asarray(labels).astype(np.int64)
-    labeled = labels >= 0
-    if not labeled.any() or labeled.all():
-        raise ValueError("mixed_batches needs both labeled (label >= 0) and unlabeled "
-                         f"(label -1) examples; got {int(labeled.sum())} labeled of {len(labels)}")
+    from vaezoo import data  # the one implementation, on a tf.data.Dataset
+
+    labels = np.asarray(labels).astype(np.int64).reshape(-1)
+    if len(labels) != len(images):
+        raise ValueError(f"got {len(images)} images but {len(labels)} labels")
     if not 0 < labeled_per_batch < batch_size:
         raise ValueError(f"labeled_per_batch must be in [1, batch_size - 1] = "
-                         f"[1, {batch_size - 1}]; "
-                         f"got {labeled_per_batch}")
-    sup = tf.data.Dataset.from_tensor_slices((images[labeled], labels[labeled]))
-    sup = sup.shuffle(int(labeled.sum()), seed=seed).repeat().batch(labeled_per_batch)
-    unl = tf.data.Dataset.from_tensor_slices((images[~labeled], labels[~labeled]))
-    unl = unl.shuffle(int((~labeled).sum()), seed=seed + 1).batch(
-        batch_size - labeled_per_batch, drop_remainder=True)
-
-    def merge(a, b):
-        return tf.concat([a[0], b[0]], 0), tf.concat([a[1], b[1]], 0)
-
-    return tf.data.Dataset.zip((sup, unl)).map(merge).prefetch(tf.data.AUTOTUNE)
+                         f"[1, {batch_size - 1}]; got {labeled_per_batch}")
+    examples = tf.data.Dataset.from_tensor_slices((images, labels))
+    return data.mixed_batches(examples, batch_size, labeled_per_batch, seed=seed).prefetch(
+        tf.data.AUTOTUNE)
 
 
 class M1M2:
