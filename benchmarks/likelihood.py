@@ -233,16 +233,17 @@ def seed_groups(results):
     """Configs trained with several seeds and evaluated alike: the spread over seeds."""
     groups = {}
     for r in results.values():
-        k = (r["config"], r["epochs"], r["train_examples"], r["num_importance_samples"],
-             r["num_test_examples"])
+        k = (r["config"], r["epochs"], r["train_examples"], r.get("train_precision", "float32"),
+             r["num_importance_samples"], r["num_test_examples"])
         groups.setdefault(k, []).append(r)
     out = []
-    for (config, epochs, train_examples, k, n), rs in sorted(groups.items(), key=str):
+    for (config, epochs, train_examples, tp, k, n), rs in sorted(groups.items(), key=str):
         if len(rs) < 2:
             continue
         rs = sorted(rs, key=lambda r: r.get("training_seed", 0))
         values = np.array([r["test_log_likelihood"] for r in rs])
         out.append({"config": config, "epochs": epochs, "train_examples": train_examples,
+                    "train_precision": tp,
                     "K": k, "examples": n, "seeds": [r.get("training_seed", 0) for r in rs],
                     "values": values.tolist(), "mean": float(values.mean()),
                     "sd": float(values.std(ddof=1))})
@@ -295,10 +296,12 @@ def markdown(results, comparisons):
     groups = seed_groups(results)
     if groups:
         lines += ["", "## Across training seeds (same config, budget, K and test examples)", "",
-                  "| config | train examples x epochs | K | test examples | seeds | test log p(x) "
-                  "per seed | mean | sd over seeds |", "|---|---|---|---|---|---|---|---|"]
+                  "| config | train examples x epochs | training precision | K | test examples "
+                  "| seeds | test log p(x) per seed | mean | sd over seeds |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for g in groups:
-            lines.append(f"| `{g['config']}` | {g['train_examples']} x {g['epochs']} | {g['K']} "
+            lines.append(f"| `{g['config']}` | {g['train_examples']} x {g['epochs']} "
+                         f"| {g['train_precision']} | {g['K']} "
                          f"| {g['examples']} | {', '.join(map(str, g['seeds']))} "
                          f"| {', '.join(f'{v:.2f}' for v in g['values'])} | {g['mean']:.2f} "
                          f"| {g['sd']:.2f} |")
