@@ -86,3 +86,24 @@ def test_mixed_bfloat16_trunks_keep_float32_outputs():
     unbuilt = vaezoo.MLPVAE(latent_dim=3, hidden_units=(16,))
     with pytest.raises(ValueError, match="image_shape"):
         unbuilt.compile(precision="mixed_bfloat16")
+
+
+def test_keras_file_keeps_compile_arguments_and_optimizer_state(tmp_path):
+    import warnings
+    x = np.random.default_rng(0).integers(0, 2, (32, 4, 4, 1)).astype("float32")
+    model = vaezoo.MLPVAE(latent_dim=2, hidden_units=(8,), image_shape=(4, 4, 1),
+                          binarization=None)
+    model.compile(optimizer=FusedAdam(learning_rate=0.003), steps_per_execution=4)
+    model.fit(x, batch_size=8, epochs=2, verbose=0)
+    model.save(tmp_path / "m.keras")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # no "compile() was not called" warning
+        back = keras.models.load_model(tmp_path / "m.keras")
+    assert type(back.optimizer) is FusedAdam
+    assert back.steps_per_execution == 4
+    assert float(back.optimizer.learning_rate) == pytest.approx(0.003)
+    assert int(back.optimizer.iterations) == int(model.optimizer.iterations) == 8
+    for a, b in zip(model.optimizer.variables, back.optimizer.variables):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    back.fit(x, batch_size=8, epochs=1, verbose=0)   # and it trains on
+    assert int(back.optimizer.iterations) == 12

@@ -481,6 +481,10 @@ class VAE(keras.Model):
         if precision != "float32" or self.image_shape is not None:
             self._require_built()
             set_trunk_precision(self, precision)
+        # What get_compile_config saves: the arguments as given ("auto" stays "auto", so a
+        # model saved on a CPU and loaded next to a GPU gets the GPU's defaults).
+        compile_args = {"jit_compile": jit_compile, "steps_per_execution": steps_per_execution,
+                        "precision": precision}
         if jit_compile == "auto":
             jit_compile = _accelerator_present() and not _under_strategy(self)
         if steps_per_execution == "auto":
@@ -494,6 +498,24 @@ class VAE(keras.Model):
             raise ValueError(f"jit_compile must be 'auto', True or False; got {jit_compile!r}")
         super().compile(optimizer=optimizers.resolve(optimizer), jit_compile=jit_compile,
                         steps_per_execution=int(steps_per_execution), **kwargs)
+        self._vaezoo_compile_args = {
+            "optimizer": keras.optimizers.serialize(self.optimizer), **compile_args,
+            **{k: keras.saving.serialize_keras_object(v) for k, v in kwargs.items()}}
+
+    def get_compile_config(self):
+        """The ``compile`` arguments, saved in ``.keras`` files (see ``compile_from_config``)."""
+        return getattr(self, "_vaezoo_compile_args", None)
+
+    def compile_from_config(self, config):
+        """Re-compiles a loaded model as it was saved, optimizer state included."""
+        config = dict(config)
+        config["optimizer"] = keras.optimizers.deserialize(config["optimizer"])
+        for key in set(config) - {"optimizer", "jit_compile", "steps_per_execution",
+                                  "precision"}:
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        self.compile(**config)
+        if self.built:
+            self.optimizer.build(self.trainable_variables)  # so its saved state can load
 
     def train_step(self, data):
         x, y = self.preprocess(data, training=True)
