@@ -55,10 +55,14 @@ _RANGE_FIX = ("Give uint8 images (0..255) as they come from tfds, or float image
               "255 (e.g. images / 255.0).")
 
 
-def check_positive_int(name, value):
-    """``int(value)``, or a ValueError when it is not a positive integer (bools excluded)."""
+def check_positive_int(name, value, example=None):
+    """``int(value)``, or a ValueError when it is not a positive integer (bools excluded).
+
+    ``example``, if given, is shown as a valid value in the message.
+    """
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer; got {value!r}")
+        hint = "" if example is None else f" (e.g. {example})"
+        raise ValueError(f"{name} must be a positive integer{hint}; got {value!r}")
     return int(value)
 
 

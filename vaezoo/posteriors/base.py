@@ -2,6 +2,8 @@
 
 import keras
 
+from vaezoo.validation import check_positive_int
+
 
 class Posterior(keras.layers.Layer):
     """Turns encoder features into q(z|x), a distribution with event [latent_dim].
@@ -12,9 +14,7 @@ class Posterior(keras.layers.Layer):
 
     def __init__(self, latent_dim, **kwargs):
         super().__init__(**kwargs)
-        if not (isinstance(latent_dim, int) and latent_dim > 0):
-            raise ValueError(f"latent_dim must be a positive integer; got {latent_dim!r}")
-        self.latent_dim = latent_dim
+        self.latent_dim = check_positive_int("latent_dim", latent_dim)
 
     @property
     def params_size(self):

@@ -42,6 +42,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from vaezoo.posteriors.base import Posterior
+from vaezoo.validation import check_positive_int
 
 tfd = tfp.distributions
 tfb = tfp.bijectors
@@ -130,8 +131,7 @@ class IAFPosterior(Posterior):
     def __init__(self, latent_dim, num_flows=2, hidden_units=(256, 256), context_units=64,
                  forget_bias=2.0, activation="elu", **kwargs):
         super().__init__(latent_dim, **kwargs)
-        if isinstance(num_flows, bool) or not isinstance(num_flows, int) or num_flows <= 0:
-            raise ValueError(f"num_flows must be a positive integer (e.g. 2); got {num_flows!r}")
+        num_flows = check_positive_int("num_flows", num_flows, 2)
         hidden_units = tuple(hidden_units)
         if not hidden_units or any(not isinstance(u, int) or u <= 0 for u in hidden_units):
             raise ValueError(f"hidden_units must be positive integers, e.g. (256, 256); got "

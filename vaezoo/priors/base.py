@@ -2,6 +2,8 @@
 
 import keras
 
+from vaezoo.validation import check_positive_int
+
 
 class Prior(keras.layers.Layer):
     """p(z) over ``latent_dim`` dimensions, returned as a tfd.Distribution.
@@ -14,9 +16,7 @@ class Prior(keras.layers.Layer):
 
     def __init__(self, latent_dim, **kwargs):
         super().__init__(**kwargs)
-        if not (isinstance(latent_dim, int) and latent_dim > 0):
-            raise ValueError(f"latent_dim must be a positive integer; got {latent_dim!r}")
-        self.latent_dim = latent_dim
+        self.latent_dim = check_positive_int("latent_dim", latent_dim)
 
     def distribution(self, y=None, encoder=None):
         raise NotImplementedError

@@ -32,6 +32,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from vaezoo.priors.base import Prior
+from vaezoo.validation import check_positive_int
 
 tfd = tfp.distributions
 tfb = tfp.bijectors
@@ -62,8 +63,7 @@ class FlowPrior(Prior):
                 f"the flow prior needs latent_dim >= 2 (a RealNVP coupling transforms one part "
                 f"of z given the other); got latent_dim={latent_dim}. Use prior='mixture' or "
                 f"'standard_normal' for a 1-dimensional latent.")
-        if isinstance(num_flows, bool) or not isinstance(num_flows, int) or num_flows <= 0:
-            raise ValueError(f"num_flows must be a positive integer (e.g. 4); got {num_flows!r}")
+        num_flows = check_positive_int("num_flows", num_flows, 4)
         hidden_units = tuple(hidden_units)
         if not hidden_units or any(not isinstance(u, int) or u <= 0 for u in hidden_units):
             raise ValueError(f"hidden_units must be positive integers, e.g. (128, 128); got "

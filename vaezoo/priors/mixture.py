@@ -10,6 +10,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from vaezoo.priors.base import Prior
+from vaezoo.validation import check_positive_int
 
 tfd = tfp.distributions
 
@@ -25,9 +26,7 @@ class MixtureOfGaussians(Prior):
 
     def __init__(self, latent_dim, num_components=10, **kwargs):
         super().__init__(latent_dim, **kwargs)
-        if not (isinstance(num_components, int) and num_components > 0):
-            raise ValueError(f"num_components must be a positive integer; got {num_components!r}")
-        self.num_components = num_components
+        self.num_components = check_positive_int("num_components", num_components, 10)
         k, d = num_components, latent_dim
         self.locs = self.add_weight(
             name="locs", shape=(k, d), initializer=keras.initializers.RandomNormal(stddev=1.0))

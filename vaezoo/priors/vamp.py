@@ -22,6 +22,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from vaezoo.priors.base import Prior
+from vaezoo.validation import check_positive_int
 
 tfd = tfp.distributions
 
@@ -51,10 +52,7 @@ class VampPrior(Prior):
 
     def __init__(self, latent_dim, num_components=500, init_stddev=0.5, **kwargs):
         super().__init__(latent_dim, **kwargs)
-        if isinstance(num_components, bool) or not isinstance(num_components, int) \
-                or num_components <= 0:
-            raise ValueError(f"num_components must be a positive integer (e.g. 500); got "
-                             f"{num_components!r}")
+        num_components = check_positive_int("num_components", num_components, 500)
         if not isinstance(init_stddev, (int, float)) or init_stddev < 0:
             raise ValueError(f"init_stddev must be a number >= 0; got {init_stddev!r}")
         self.num_components = num_components
