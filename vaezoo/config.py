@@ -48,8 +48,18 @@ from pathlib import Path
 
 from vaezoo.registry import close_matches
 
-#: Where the zoo entries live: ``<repo>/zoo_configs``.
-ZOO_CONFIG_DIR = Path(__file__).resolve().parent.parent / "zoo_configs"
+def _zoo_config_dir():
+    """``<repo>/zoo_configs`` in a source checkout (editable install); in an installed
+    wheel, the copy packaged as ``vaezoo/zoo_configs`` (pyproject maps it there)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "zoo_configs", here / "zoo_configs"):
+        if candidate.is_dir():
+            return candidate
+    return here.parent / "zoo_configs"
+
+
+#: Where the zoo entries live: ``<repo>/zoo_configs`` (or its packaged copy).
+ZOO_CONFIG_DIR = _zoo_config_dir()
 #: Pretrained entries ship a copy of their config as ``<dir>/<name>/config.toml``.
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 CONFIG_FILENAME = "config.toml"
