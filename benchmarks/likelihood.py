@@ -270,13 +270,16 @@ def markdown(results, comparisons):
         "",
         "Written by `benchmarks/likelihood.py`. log p(x) is the importance-sampled estimate "
         "(Burda et al. 2016) with K samples from q(z|x), in nats per example (higher is "
-        "better), ± the standard error over test examples; ELBO with one sample. Static "
+        "better), ± the standard error over test examples; ELBO with one sample. Decoder "
+        "precision: that of the decoder's matrix products in the estimate (bfloat16 is "
+        "`vaezoo.evaluation`'s default on CPUs with bfloat16 instructions; float32 entries "
+        "predate it or ask for it). Static "
         "binarization is the content-addressed draw of `vaezoo.preprocessing.static_binarize` "
         "with the stated seed. Wall times are on a 2-core CPU shared with other jobs.",
         "",
         "| config | dataset / split | binarization | train examples x epochs | train time | K "
-        "| test examples | test log p(x) | test ELBO | bits/dim | published |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| test examples | decoder precision | test log p(x) | test ELBO | bits/dim | published |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in sorted(results.values(), key=lambda r: r["key"]):
         binar = r["binarization"] or "none (8-bit)"
@@ -289,7 +292,8 @@ def markdown(results, comparisons):
             f"| {r['train_examples']} x {r['epochs']}"
             + (f" (seed {r['training_seed']})" if "@seed" in r["key"] else "") + " "
             f"| {r['train_seconds'] / 60:.1f} min | {r['num_importance_samples']} "
-            f"| {r['num_test_examples']} | {r['test_log_likelihood']:.2f} ± "
+            f"| {r['num_test_examples']} | {r.get('precision', 'float32')} "
+            f"| {r['test_log_likelihood']:.2f} ± "
             f"{r['test_log_likelihood_stderr']:.2f} | {r['test_elbo']:.2f} "
             f"| {r['test_bits_per_dim']:.4f} | {pub} |")
     if comparisons:

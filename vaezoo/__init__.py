@@ -25,9 +25,9 @@ _EXPORTS = {
     "DiscretizedLogistic": "vaezoo.likelihoods",
     "DiscretizedLogisticMixture": "vaezoo.likelihoods",
 }
-_SUBMODULES = ("data", "evaluation", "objectives", "optimizers", "priors", "posteriors", "likelihoods",
-               "networks", "models", "zoo", "plot", "callbacks", "preprocessing", "training",
-               "config", "validation", "distribute")
+_SUBMODULES = ("data", "evaluation", "objectives", "optimizers", "priors", "posteriors",
+               "likelihoods", "networks", "models", "zoo", "plot", "callbacks", "preprocessing",
+               "training", "config", "validation", "distribute")
 
 
 def __getattr__(name):
