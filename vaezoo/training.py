@@ -9,9 +9,22 @@ directory::
       config.toml          the resolved config (``vaezoo train out_dir/config.toml`` repeats it)
       checkpoints/         epoch-0003.ckpt.npz ... (the last ``keep_checkpoints``)
       metrics.json         train / test ELBO, test log p(x) (+ stderr, bits/dim, K), history
+                           (+ test accuracy for a model that classifies)
       samples.png          samples from the prior (and reconstructions.png)
       model.keras          the final model (loads in Keras safe mode)
       model.weights.h5     its weights (``vaezoo.load(out_dir)`` reads them)
+
+Semi-supervised configs
+-----------------------
+``[data] num_labels = N`` keeps the labels of a class-balanced subset of N
+training examples (``vaezoo.data.semi_supervised_split`` with ``[training]
+seed``) and marks every other one unlabeled (-1); only a model that classifies
+(``SemiSupervisedVAE``) accepts it. With ``[data] labeled_batch_size = L`` as
+well, every batch holds exactly L labeled examples (cycled through the subset,
+reshuffled at each pass) and ``batch_size - L`` unlabeled ones
+(``vaezoo.data.mixed_batches``), and an epoch is one pass over the unlabeled
+examples. The train ELBO of ``metrics.json`` is measured on every training
+example with its label, like the test ELBO.
 
 Checkpoints
 -----------
@@ -411,12 +424,12 @@ def epoch_seed(seed, epoch):
 def _config_source(config, cfg):
     """The file a config came from, for error messages (or its name for a dict)."""
     from vaezoo import config as config_lib
-    if isinstance(config, dict):
-        return f"config {cfg.get('name', '<dict>')!r}"
-    try:
-        return str(config_lib.resolve_path(config))
-    except ValueError:
-        return f"config {cfg.get('name')!r}"
+    for candidate in ([] if isinstance(config, dict) else [config]) + [cfg.get("name")]:
+        try:
+            return str(config_lib.resolve_path(candidate))
+        except (ValueError, TypeError):
+            continue
+    return f"config {cfg.get('name', '<dict>')!r}"
 
 
 def _check_semi_supervised(cfg, source):
@@ -697,7 +710,10 @@ def _final_metrics(model, cfg, train_raw, test_raw, history, train_time, verbose
             "distortion": test_elbo["distortion"], "elbo_stderr": test_elbo["stderr"],
             "log_likelihood": ll["log_likelihood"], "stderr": ll["stderr"],
             "bits_per_dim": ll["bits_per_dim"], "num_importance_samples": ll["num_samples"],
-            "num_examples": ll["num_examples"]}
+            "num_examples": ll["num_examples"], "decoder_precision": ll["precision"]}
+    if getattr(model, "is_conditional", False):
+        # evaluation.log_likelihood / elbo condition on the label each test image carries.
+        test["log_likelihood_is"] = "log p(x|y), y = the true test label (also the ELBO)"
     if callable(getattr(model, "classify", None)):
         test["accuracy"] = evaluation.classification_accuracy(
             model, _eval_batches(test_raw, cfg), max_examples=ev.get("max_examples"),
@@ -781,7 +797,8 @@ def evaluate(run_dir, num_samples=None, *, max_examples=None, verbose=1):
            "rate": elbo["rate"], "distortion": elbo["distortion"],
            "log_likelihood": ll["log_likelihood"], "stderr": ll["stderr"],
            "bits_per_dim": ll["bits_per_dim"], "num_importance_samples": ll["num_samples"],
-           "num_examples": ll["num_examples"], "eval_time_s": time.perf_counter() - started}
+           "num_examples": ll["num_examples"], "decoder_precision": ll["precision"],
+           "eval_time_s": time.perf_counter() - started}
     _write_json(run_dir / EVALUATION_FILE, out)
     return out
 

@@ -27,7 +27,8 @@ argmax q(y | f(x)). Use ``train_m1_m2`` to run the whole recipe:
 Batches: with 100 labels among 60 000 images a random batch holds almost no
 labeled example, so ``mixed_batches`` builds each batch from ``labeled_per_batch``
 labeled examples (cycled, reshuffled) and unlabeled ones; one epoch is one
-pass over the unlabeled examples.
+pass over the unlabeled examples. It is ``vaezoo.data.mixed_batches`` (the
+helper ``vaezoo train`` uses for ``[data] labeled_batch_size``) on arrays.
 """
 
 import json
