@@ -1,7 +1,6 @@
 """Turn a `vaezoo train` run directory into a shipped pretrained zoo entry.
 
     python benchmarks/make_pretrained.py NAME RUN_DIR [--remeasure] [--num-samples K]
-                                         [--marginal-samples K]
 
 writes ``vaezoo/pretrained/NAME/`` (see ``vaezoo.zoo``): ``config.toml`` (the
 run's resolved config, with the image shape), ``model.weights.h5``,
@@ -21,9 +20,9 @@ model card:
 * for a class-conditional model, ``test_log_likelihood_is`` says that
   ``test_log_likelihood`` is log p(x|y) with the true test label y (what
   ``vaezoo.evaluation.log_likelihood`` computes for such a model); for a model
-  that classifies (M2), ``test_log_marginal_likelihood``: log p(x) with y summed
-  out exactly (``--marginal-samples`` K per class), and ``test_elbo_unlabeled``,
-  M2's bound U(x), both without the test labels;
+  that classifies (M2), ``test_log_likelihood`` is log p(x) with y summed out
+  exactly (what ``log_likelihood`` computes for it: classes x K decoder passes),
+  and ``test_elbo_unlabeled`` is M2's bound U(x), both without the test labels;
 * ``subset_check``: log p(x) on ``test[:500]`` with 100 samples and with the
   full sample count (seed 0): the fast test re-measures the first exactly;
 * parameter count, library versions, sha256 and size of each file.
@@ -100,7 +99,7 @@ def from_checkpoint(run_dir, cfg):
     return model, record
 
 
-def measure(model, cfg, source, remeasure, run_metrics, marginal_samples=None):
+def measure(model, cfg, source, remeasure, run_metrics):
     from vaezoo import evaluation
     d, k = cfg["data"], cfg["evaluation"]["num_importance_samples"]
     test = run_metrics.get("test", {})
@@ -144,62 +143,28 @@ def measure(model, cfg, source, remeasure, run_metrics, marginal_samples=None):
     if hasattr(model, "classify"):
         metrics["test_accuracy"] = evaluation.classification_accuracy(
             model, test_batches(cfg, d["test_split"], source))
-    if getattr(model, "is_conditional", False):
+    if getattr(model, "is_conditional", False) and not hasattr(model, "classify"):
         metrics["test_log_likelihood_is"] = (
             "log p(x|y) with y the true test label (vaezoo.evaluation.log_likelihood "
             "conditions a class-conditional model on the label it is given); the same for "
             "test_elbo")
     if hasattr(model, "classify"):
         started = time.perf_counter()
-        mk = marginal_samples or k
-        marginal = marginal_log_likelihood(model, test_batches(cfg, d["test_split"], source),
-                                           num_samples=mk, seed=0)
         unlabeled = unlabeled_bound(model, test_batches(cfg, d["test_split"], source))
         metrics.update({
-            "test_log_marginal_likelihood": marginal["log_likelihood"],
-            "test_log_marginal_likelihood_stderr": marginal["stderr"],
-            "test_log_marginal_likelihood_is": (
-                f"log p(x) = logsumexp_y [log p(y) + log p(x|y)] - the class summed out "
-                f"exactly over the {model.num_classes} classes, each log p(x|y) "
-                f"importance-sampled with K={mk} samples from q(z|x,y) (seed 0), so "
-                f"{model.num_classes * mk} decoder passes per image; no test label used"),
-            "marginal_num_importance_samples_per_class": mk,
+            "test_log_likelihood_is": (
+                f"log p(x) = logsumexp_y [log p(y) + log p(x|y)]: "
+                f"vaezoo.evaluation.log_likelihood sums the class out exactly over the "
+                f"{model.num_classes} classes, each log p(x|y) importance-sampled with K={k} "
+                f"samples from q(z|x,y), so {model.num_classes * k} decoder passes per image; "
+                f"no test label used. test_elbo is the conditional ELBO with the true label"),
             "test_elbo_unlabeled": unlabeled["elbo"],
             "test_elbo_unlabeled_stderr": unlabeled["stderr"],
             "test_elbo_unlabeled_is": "the M2 bound U(x) on log p(x) (Kingma et al. 2014, "
                                       "eq. 7), one sample of z per class; no test label used",
-            "marginal_evaluation_time_seconds": time.perf_counter() - started,
+            "unlabeled_bound_time_seconds": time.perf_counter() - started,
         })
     return metrics
-
-
-def marginal_log_likelihood(model, batches, num_samples, seed=0):
-    """log p(x) of a model of (x, y) with a uniform p(y): the label summed out exactly.
-
-        log p(x) = logsumexp_k [log p(y=k) + log p(x|y=k)],   p(y=k) = 1 / num_classes
-
-    with each ``log p(x|y=k)`` the importance-sampled estimate of
-    ``vaezoo.evaluation.log_likelihood`` given the label k for every image.
-    (``evaluation.log_likelihood`` alone gives log p(x|y) for the label in the data.)
-    """
-    import numpy as np
-    import tensorflow as tf
-
-    from vaezoo import evaluation
-
-    def with_label(k):
-        return lambda e: {**e, "label": tf.fill(tf.shape(e["label"]),
-                                                tf.constant(k, e["label"].dtype))}
-
-    per_class = np.stack([
-        evaluation.log_likelihood(model, batches.map(with_label(k)), num_samples=num_samples,
-                                  seed=seed, return_per_example=True)["per_example"]
-        for k in range(model.num_classes)])                       # [classes, N]
-    top = per_class.max(axis=0)
-    log_px = top + np.log(np.exp(per_class - top).mean(axis=0))   # uniform p(y)
-    return {"log_likelihood": float(log_px.mean()),
-            "stderr": float(log_px.std(ddof=1) / np.sqrt(log_px.size)),
-            "num_examples": int(log_px.size)}
 
 
 def unlabeled_bound(model, batches):
@@ -271,10 +236,6 @@ def main(argv=None):
     parser.add_argument("--repack", action="store_true",
                         help="rewrite the files of the existing entry NAME (same weights, same "
                              "card; RUN_DIR is ignored), e.g. after a change of the file format")
-    parser.add_argument("--marginal-samples", type=int, default=None,
-                        help="for a model that classifies (M2): importance samples per class "
-                             "of the card's test log p(x) with the label summed out "
-                             "(default: the card's K; the cost is classes x K decoder passes)")
     parser.add_argument("--subset-samples", type=int, default=SUBSET_SAMPLES,
                         help="importance samples of the subset check on test[:500]")
     args = parser.parse_args(argv)
@@ -299,7 +260,7 @@ def main(argv=None):
         model, run_metrics = from_checkpoint(args.run_dir, cfg)
     source = data_source(cfg["data"]["dataset"], cfg["data"]["test_split"])
 
-    metrics = measure(model, cfg, source, args.remeasure, run_metrics, args.marginal_samples)
+    metrics = measure(model, cfg, source, args.remeasure, run_metrics)
     if config_k != metrics["num_importance_samples"]:
         metrics["config_num_importance_samples"] = config_k
     if "last_epoch_train_elbo" in run_metrics:

@@ -215,3 +215,27 @@ def test_m1_m2_beats_supervised_only_with_100_labels():
                         validation=(x[-1000:], y[-1000:]))
     acc = np.mean(model.classify(xt).numpy().argmax(-1) == yt)
     assert acc >= 0.67
+
+
+def test_log_likelihood_sums_the_class_out():
+    """log p(x) of M2 = logsumexp_c [log p(x|y=c) - log C]; no label is used."""
+    from vaezoo import evaluation
+    model = tiny_m2()
+    x = np.random.default_rng(0).integers(0, 2, (6, 28, 28, 1)).astype("float32")
+    labels = np.array([0, 1, 2, 3, 4, 5])
+    kw = dict(num_samples=8, progress=False, return_per_example=True, precision="float32")
+    summed = evaluation.log_likelihood(model, x, **kw)
+    assert summed["classes_summed_out"]
+    with_labels = evaluation.log_likelihood(model, (x, labels), **kw)
+    unlabeled = evaluation.log_likelihood(model, (x, -np.ones(6, int)), **kw)
+    np.testing.assert_allclose(with_labels["per_example"], summed["per_example"], rtol=1e-6)
+    np.testing.assert_allclose(unlabeled["per_example"], summed["per_example"], rtol=1e-6)
+    # the same sum by hand from the per-class estimates (same seed, same z per class)
+    step = evaluation._STEP_CACHE[model][next(iter(evaluation._STEP_CACHE[model]))]
+    seed = evaluation._batch_seed(evaluation._base_seed(0), 0)
+    per_class = np.stack([step(tf.constant(x), tf.fill([6], tf.constant(c, tf.int64)),
+                               seed).numpy() for c in range(model.num_classes)])
+    by_hand = np.log(np.exp(per_class.astype(np.float64)).mean(axis=0))
+    np.testing.assert_allclose(summed["per_example"], by_hand, rtol=1e-5)
+    # and it lies above the per-class estimate of the most likely class minus log C
+    assert np.all(summed["per_example"] >= per_class.max(axis=0) - math.log(10) - 1e-4)

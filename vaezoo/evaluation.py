@@ -39,6 +39,20 @@ discrete likelihoods (e.g. Bernoulli on binarized pixels) this is the code lengt
 per pixel; for densities over continuous pixels it is only comparable across
 models evaluated on the same scaling of the data.
 
+Models of (x, y) with a class prior (M2)
+----------------------------------------
+For a model that classifies (``SemiSupervisedVAE``: ``p(y) = Cat(1/C)``,
+``p(z)``, ``p(x|y,z)``) the likelihood of an image is the class summed out
+exactly, with no label used::
+
+    log p(x) = logsumexp_c [log p(y=c) + log p(x|y=c)],   p(y=c) = 1/C
+
+each ``log p(x|y=c)`` the importance-sampled estimate above with ``K`` samples
+from ``q(z|x,y=c)`` (so ``C * K`` decoder passes per image).
+``log_likelihood`` does this for such models; a class-conditional model without
+a class prior (``ConditionalVAE``) gets ``log p(x|y)`` with the labels in the
+data.
+
 Precision of the importance-sampling step
 -----------------------------------------
 The decoder runs ``K`` times per image, so it is nearly all of the work
@@ -138,6 +152,12 @@ def bits_per_dim(nats, image_shape):
 
 def _is_conditional(model):
     return bool(getattr(model, "is_conditional", False))
+
+
+def _sums_out_classes(model):
+    """True for a model of (x, y) with a class prior p(y) (M2): log p(x) sums y out."""
+    return _is_conditional(model) and callable(getattr(model, "classify", None)) and bool(
+        getattr(model, "num_classes", 0))
 
 
 def _encode(model, x, y):
@@ -463,6 +483,16 @@ def _make_iwae_fn(model_ref, num_samples, chunk, precision="float32"):
                      _decoder_policy(model_ref, precision))
 
 
+def _class_summed(step, num_classes, x, seed):
+    """logsumexp_c [log p(x|y=c) - log C] per example, each term from ``step``."""
+    batch = int(x.shape[0])
+    per_class = np.stack([
+        step(x, tf.fill([batch], tf.constant(c, tf.int64)), seed).numpy().astype(np.float64)
+        for c in range(num_classes)])                              # [C, B]
+    top = per_class.max(axis=0)
+    return top + np.log(np.exp(per_class - top).sum(axis=0)) - math.log(num_classes)
+
+
 def log_likelihood(model, data, num_samples=1000, *, sample_batch=None, max_examples=None,
                    seed=0, progress=True, return_per_example=False, precision="auto"):
     """Importance-sampled estimate of the mean log-likelihood ``log p(x)``.
@@ -490,8 +520,9 @@ def log_likelihood(model, data, num_samples=1000, *, sample_batch=None, max_exam
     Returns:
       dict with ``log_likelihood`` (mean nats per example), ``stderr`` (standard
       error of that mean over examples; NaN for one example), ``bits_per_dim``,
-      ``num_samples``, ``num_examples``, ``precision`` (the one used) and, if
-      asked, ``per_example``
+      ``num_samples``, ``num_examples``, ``precision`` (the one used),
+      ``classes_summed_out`` (True for an M2 model: log p(x) with y summed out, see
+      the module docstring) and, if asked, ``per_example``
       (float64 array of ``log p(x)`` estimates).
 
     Raises:
@@ -505,19 +536,23 @@ def log_likelihood(model, data, num_samples=1000, *, sample_batch=None, max_exam
         max_examples = check_positive_int("max_examples", max_examples)
     precision = resolve_precision(precision)
     base = _base_seed(seed)
-    image_shape = tuple(int(d) for d in model.image_shape)
 
-    step = None
+    step = image_shape = None
     per_example = []
     for index, (x, y, bar) in enumerate(_preprocessed_batches(
             model, data, max_examples, progress, desc=f"log p(x), K={num_samples}")):
-        if step is None:
+        if step is None:  # the first batch has built the model if it was not
+            image_shape = tuple(int(d) for d in model.image_shape)
             chunk = sample_batch or _default_sample_batch(
                 num_samples, int(x.shape[0]), image_shape)
             step = _cached_step(model, ("iwae", num_samples, chunk, precision),
                                 lambda: _make_iwae_fn(_weak(model), num_samples, chunk,
                                                       precision))
-        values = step(x, y, _batch_seed(base, index)).numpy().astype(np.float64)
+        seed_b = _batch_seed(base, index)
+        if _sums_out_classes(model):
+            values = _class_summed(step, model.num_classes, x, seed_b)
+        else:
+            values = step(x, y, seed_b).numpy().astype(np.float64)
         per_example.append(values)
         if progress:
             bar.set_postfix(log_px=f"{np.mean(np.concatenate(per_example)):.3f}")
@@ -533,6 +568,7 @@ def log_likelihood(model, data, num_samples=1000, *, sample_batch=None, max_exam
         "num_samples": num_samples,
         "num_examples": int(per_example.size),
         "precision": precision,
+        "classes_summed_out": _sums_out_classes(model),
     }
     if return_per_example:
         out["per_example"] = per_example
