@@ -118,6 +118,7 @@ def measure(model, cfg, source, remeasure, run_metrics):
             "test_elbo_stderr": test.get("elbo_stderr"),
             "test_rate": test.get("rate"),
             "test_distortion": test.get("distortion"),
+            "decoder_precision": test.get("decoder_precision", "float32"),
             "measured_by": "vaezoo.training (end of the run)",
         }
     else:
@@ -135,6 +136,7 @@ def measure(model, cfg, source, remeasure, run_metrics):
             "test_elbo_stderr": elbo["stderr"],
             "test_rate": elbo["rate"],
             "test_distortion": elbo["distortion"],
+            "decoder_precision": ll["precision"],
             "measured_by": "benchmarks/make_pretrained.py --remeasure",
             "evaluation_time_seconds": time.perf_counter() - started,
         }
