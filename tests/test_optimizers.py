@@ -70,8 +70,8 @@ def test_mixed_bfloat16_trunks_keep_float32_outputs():
     model = vaezoo.MLPVAE(latent_dim=3, hidden_units=(16, 16), image_shape=(6, 6, 1),
                           binarization=None)
     model.compile(precision="mixed_bfloat16", steps_per_execution=1)
-    from vaezoo.models.base import _kernel_layers
-    enc, dec = _kernel_layers(model.encoder), _kernel_layers(model.decoder)
+    from vaezoo.models.base import kernel_layers
+    enc, dec = kernel_layers(model.encoder), kernel_layers(model.decoder)
     assert all(layer.dtype_policy.name == "mixed_bfloat16" for layer in enc + dec[:-1])
     assert dec[-1].dtype_policy.name == "float32"
     assert model.posterior_head.dtype_policy.name == "float32"

@@ -300,12 +300,10 @@ def resolve_precision(precision):
 
 
 def _decoder_layers(model):
+    """The decoder's layers with a kernel (none for a model without a ``decoder``)."""
+    from vaezoo.models.base import kernel_layers
     decoder = getattr(model, "decoder", None)
-    if decoder is None:
-        return []
-    layers = decoder._flatten_layers(include_self=True, recursive=True)
-    return [layer for layer in layers if getattr(layer, "weights", None) and not
-            isinstance(layer, keras.Model)]
+    return [] if decoder is None else kernel_layers(decoder)
 
 
 class _decoder_policy:

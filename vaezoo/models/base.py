@@ -89,12 +89,12 @@ def _scale_for_replicas(loss):
 PRECISIONS = ("float32", "mixed_bfloat16")
 
 
-def _kernel_layers(layer):
+def kernel_layers(layer):
     """The layers with a kernel inside ``layer``, in call order (Sequential/functional)."""
     out = []
     for sub in getattr(layer, "layers", []):
         if getattr(sub, "layers", None):
-            out += _kernel_layers(sub)
+            out += kernel_layers(sub)
         elif hasattr(sub, "kernel"):
             out.append(sub)
     return out
@@ -111,8 +111,8 @@ def set_trunk_precision(model, precision):
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}; got "
                          f"{precision!r}")
-    decoder = _kernel_layers(model.decoder)
-    for layer in _kernel_layers(model.encoder) + decoder[:-1]:
+    decoder = kernel_layers(model.decoder)
+    for layer in kernel_layers(model.encoder) + decoder[:-1]:
         layer.dtype_policy = precision
 
 
