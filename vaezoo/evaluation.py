@@ -66,7 +66,7 @@ dot-product instructions (AVX512-BF16 or AMX) and no GPU/TPU, where it doubles
 the decoder's speed; elsewhere float32. The change it makes to the estimate is
 measured, not assumed: on the pretrained MLP VAE (500 test images, K=1000, same
 seed) the mean of ``log p(x)`` moved by 0.0004 nats, with a per-example spread
-of 0.02 nats (``tests/test_evaluation.py`` checks < 0.05 nats on a trained model;
+of 0.02 nats (``tests/test_evaluation_precision.py`` checks < 0.05 nats on a trained model;
 ``benchmarks/throughput.py`` reports both). ``precision="float32"`` turns it off.
 
 Posterior-collapse diagnostics
@@ -99,7 +99,6 @@ import math
 import warnings
 import weakref
 
-import keras
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
@@ -315,10 +314,9 @@ class _decoder_policy:
         self._saved = []
 
     def __enter__(self):
-        if self._policy is not None:
-            for layer in _decoder_layers(self._model_ref()):
-                self._saved.append((layer, layer.dtype_policy))
-                layer.dtype_policy = self._policy
+        for layer in _decoder_layers(self._model_ref()):
+            self._saved.append((layer, layer.dtype_policy))
+            layer.dtype_policy = self._policy
         return self
 
     def __exit__(self, *exc):

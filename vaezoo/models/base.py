@@ -100,6 +100,12 @@ def kernel_layers(layer):
     return out
 
 
+def _check_precision(precision):
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}; got "
+                         f"{precision!r}")
+
+
 def set_trunk_precision(model, precision):
     """Sets the compute dtype of the encoder's and decoder's hidden layers.
 
@@ -108,9 +114,7 @@ def set_trunk_precision(model, precision):
     likelihood's parameters (logits, means, scales) and the posterior head stay
     float32, as do all densities and the loss. ``"float32"`` undoes it.
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}; got "
-                         f"{precision!r}")
+    _check_precision(precision)
     decoder = kernel_layers(model.decoder)
     for layer in kernel_layers(model.encoder) + decoder[:-1]:
         layer.dtype_policy = precision
@@ -475,9 +479,7 @@ class VAE(keras.Model):
             ``image_shape`` or call it on data first).
           **kwargs: any other ``keras.Model.compile`` argument.
         """
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}; "
-                             f"got {precision!r}")
+        _check_precision(precision)
         if precision != "float32" or self.image_shape is not None:
             self._require_built()
             set_trunk_precision(self, precision)
