@@ -279,6 +279,38 @@ def test_pretrained_metric_is_reproduced_on_the_whole_test_set(name):
         assert abs(acc - metrics["test_accuracy"]) < 1e-3
 
 
+def test_a_keras_file_loads_in_a_fresh_process(tmp_path):
+    """`import vaezoo` is lazy, so Keras does not know vaezoo's classes yet in a new
+    interpreter; `vaezoo.load("m.keras")` registers them and gives the model back."""
+    model = config.model_from_config(config.load_config(TINY))
+    model.compile(optimizer="adam")
+    path = tmp_path / "m.keras"
+    model.save(path)
+    x = images(3)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "mean.npy", deterministic_outputs(model, x)[0])
+    script = textwrap.dedent(f"""
+        import numpy as np, vaezoo
+        model = vaezoo.load({str(path)!r})
+        x = np.load({str(tmp_path / "x.npy")!r})
+        xs, _ = model.preprocess(x)
+        mean = model.encode(xs).mean().numpy()
+        print(type(model).__name__, model.optimizer is not None,
+              float(np.abs(mean - np.load({str(tmp_path / "mean.npy")!r})).max()))
+    """)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    name, compiled, diff = result.stdout.split()[-3:]
+    assert name == "MLPVAE" and compiled == "True" and float(diff) < 1e-6
+
+
+def test_a_missing_keras_file_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no model file"):
+        vaezoo.load(tmp_path / "missing.keras")
+
+
 @pytest.mark.parametrize("name", PRETRAINED[:1])
 def test_load_in_a_fresh_process(name):
     """`vaezoo.load` in a new interpreter, with the network blocked; prints the time."""

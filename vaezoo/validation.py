@@ -358,10 +358,17 @@ def load_weights(model, path, load):
 
 
 def load_model(path, **kwargs):
-    """``keras.saving.load_model`` in safe mode, with clear errors for damaged files."""
+    """``keras.saving.load_model`` in safe mode, with clear errors for damaged files.
+
+    vaezoo's classes are registered with Keras when ``vaezoo.models`` is imported;
+    ``import vaezoo`` alone is lazy, so this imports it first. That is what lets
+    a fresh process read a ``.keras`` file with ``vaezoo.load(path)``.
+    """
     import os
 
     import keras
+
+    import vaezoo.models  # noqa: F401  (registers every vaezoo class with Keras)
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no model file at {path}")

@@ -209,11 +209,13 @@ def load(name_or_dir):
     """A pretrained model, offline, its files verified by sha256 before use.
 
     Args:
-      name_or_dir: a pretrained entry name (see ``list_models()``), or a directory:
-        a pretrained-style entry or a run directory written by ``vaezoo train``.
+      name_or_dir: a pretrained entry name (see ``list_models()``), a directory
+        (a pretrained-style entry or a run directory written by ``vaezoo train``),
+        or a ``.keras`` file written by ``model.save``.
 
     Returns:
-      the model with its weights (built, not compiled).
+      the model with its weights (built; not compiled, except a ``.keras`` file's
+      model, which comes back compiled as it was saved).
 
     Raises:
       ValueError: unknown name (with close matches), an entry without weights
@@ -231,9 +233,13 @@ def load(name_or_dir):
         return _load_directory(pretrained[text])
     if path.is_dir():
         return _load_directory(path)
+    if path.suffix == ".keras":
+        from vaezoo import validation
+        return validation.load_model(path, safe_mode=True)
     if "/" in text or "\\" in text or text.startswith("."):
         raise ValueError(f"{text!r} is not a directory; give a pretrained entry name "
-                         f"({', '.join(pretrained) or 'none shipped'}) or a run directory")
+                         f"({', '.join(pretrained) or 'none shipped'}), a run directory or a "
+                         f".keras file")
     if text in config_lib.zoo_config_names():
         raise ValueError(
             f"zoo entry {text!r} has no pretrained weights shipped. Pretrained entries: "
