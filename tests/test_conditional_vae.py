@@ -15,10 +15,11 @@ def label_cvae(**kw):
     return vaezoo.ConditionalVAE(num_classes=10, binarization="dynamic", **{**SMALL, **kw})
 
 
-@pytest.mark.parametrize("conditional_prior", [False, True])
-def test_harness_on_dicts(tmp_path, conditional_prior):
+@pytest.mark.parametrize("conditional_prior,components", [(False, 1), (True, 1), (True, 3)])
+def test_harness_on_dicts(tmp_path, conditional_prior, components):
     data, images, labels = mock_batches(n=16, batch_size=8)
-    model = check_vae(lambda: label_cvae(conditional_prior=conditional_prior), data, images,
+    model = check_vae(lambda: label_cvae(conditional_prior=conditional_prior,
+                                         prior_components=components), data, images,
                       tmp_path, labels=labels)
     # The condition changes the decoder's output and, with a learned prior, p(z|y).
     z = tf.zeros([2, model.latent_dim])
@@ -28,6 +29,25 @@ def test_harness_on_dicts(tmp_path, conditional_prior):
     if conditional_prior:
         assert tuple(prior.batch_shape) == (2,)
         assert not np.allclose(prior.mean()[0], prior.mean()[1])
+
+
+def test_mixture_conditional_prior_is_the_stated_mixture():
+    """p(z|y) = sum_k pi_k(y) N(mu_k(y), sigma_k(y)^2), checked against the head's outputs."""
+    model = label_cvae(conditional_prior=True, prior_components=3, image_shape=(28, 28, 1))
+    y = np.array([2, 9])
+    prior = model.prior(y)
+    assert tuple(prior.batch_shape) == (2,) and tuple(prior.event_shape) == (4,)
+    layer = model.prior_layer
+    out = layer.head(layer.net(tf.one_hot(y, 10))).numpy()
+    logits, params = out[:, :3], out[:, 3:].reshape(2, 3, 8)
+    loc, scale = params[..., :4], np.logaddexp(0.0, params[..., 4:]) + 1e-4
+    z = np.random.default_rng(0).normal(size=(2, 4)).astype(np.float32)
+    log_n = (-0.5 * ((z[:, None] - loc) / scale) ** 2 - np.log(scale)
+             - 0.5 * np.log(2 * np.pi)).sum(-1)
+    log_pi = logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
+    expected = np.logaddexp.reduce(log_pi + log_n, axis=1)
+    np.testing.assert_allclose(prior.log_prob(z).numpy(), expected, rtol=1e-4, atol=1e-4)
+    assert model.sample(4, seed=0, condition=np.array([0, 1, 2, 3])).shape == (4, 28, 28, 1)
 
 
 def test_fit_on_tuples_and_numpy():
@@ -96,6 +116,10 @@ def test_bad_options_name_the_fix():
         vaezoo.ConditionalVAE(num_classes=10, conditional_prior=True, prior="mixture")
     with pytest.raises(ValueError, match="needs condition_shape"):
         vaezoo.ConditionalVAE(condition="tensor", image_shape=(28, 28, 1))
+    with pytest.raises(ValueError, match="use conditional_prior=True with it"):
+        vaezoo.ConditionalVAE(num_classes=10, prior_components=5)
+    with pytest.raises(ValueError, match="prior_components must be a positive integer"):
+        vaezoo.ConditionalVAE(num_classes=10, conditional_prior=True, prior_components=0)
 
 
 def test_tensor_condition_structured_output(tmp_path):

@@ -113,13 +113,25 @@ def _scale_condition(y):
 
 
 class _LearnedConditionalPrior(Prior):
-    """p(z|y) = N(mu(y), diag sigma(y)^2); y arrives as features [B, condition_size]."""
+    """A learned p(z|y); y arrives as features [B, condition_size].
 
-    def __init__(self, latent_dim, condition_size, hidden_units, activation, featurize, **kwargs):
+    With one component, p(z|y) = N(mu(y), diag sigma(y)^2) and the KL to a diagonal
+    Gaussian q(z|x,y) is closed-form. With K > 1 components,
+
+        p(z|y) = sum_k pi_k(y) N(z; mu_k(y), diag sigma_k(y)^2),
+
+    a class-dependent mixture that can cover a multi-modal class (heels and flat
+    sandals) without the holes a single Gaussian leaves; its KL is Monte-Carlo.
+    """
+
+    def __init__(self, latent_dim, condition_size, hidden_units, activation, featurize,
+                 num_components=1, **kwargs):
         super().__init__(latent_dim, **kwargs)
         self.condition_size = condition_size
+        self.num_components = num_components
         self.net = mlp(hidden_units, activation, name="prior_trunk") if hidden_units else None
-        self.head = keras.layers.Dense(2 * latent_dim, name="prior_head")
+        width = 2 * latent_dim if num_components == 1 else num_components * (2 * latent_dim + 1)
+        self.head = keras.layers.Dense(width, name="prior_head")
         self._featurize = featurize
 
     def build(self, input_shape=None):
@@ -134,9 +146,18 @@ class _LearnedConditionalPrior(Prior):
         h = self._featurize(y)
         if self.net is not None:
             h = self.net(h)
-        loc, raw_scale = tf.split(self.head(h), 2, axis=-1)
-        scale = tf.nn.softplus(raw_scale) + 1e-4
-        return tfd.Independent(tfd.Normal(loc, scale), reinterpreted_batch_ndims=1)
+        out = self.head(h)
+        k, d = self.num_components, self.latent_dim
+        if k == 1:
+            loc, raw_scale = tf.split(out, 2, axis=-1)
+            return tfd.Independent(tfd.Normal(loc, tf.nn.softplus(raw_scale) + 1e-4),
+                                   reinterpreted_batch_ndims=1)
+        logits, params = out[..., :k], out[..., k:]
+        params = tf.reshape(params, tf.concat([tf.shape(params)[:-1], [k, 2 * d]], axis=0))
+        loc, raw_scale = tf.split(params, 2, axis=-1)
+        components = tfd.Independent(tfd.Normal(loc, tf.nn.softplus(raw_scale) + 1e-4),
+                                     reinterpreted_batch_ndims=1)
+        return tfd.MixtureSameFamily(tfd.Categorical(logits=logits), components)
 
 
 @keras.saving.register_keras_serializable(package="vaezoo")
@@ -152,6 +173,9 @@ class ConditionalVAE(VAE):
       conditional_prior: False for p(z|y) = N(0, I); True for a diagonal Gaussian
         whose mean and scale a small MLP computes from y.
       prior_hidden_units: hidden layers of that prior network.
+      prior_components: with ``conditional_prior=True``, the number K of Gaussian
+        components of p(z|y) (1: one diagonal Gaussian, closed-form KL; K > 1: a
+        mixture with weights, means and scales computed from y, Monte-Carlo KL).
       hidden_units: hidden layers of the encoder; the decoder uses them reversed.
       activation: Keras activation of the hidden layers.
       **kwargs: the base ``VAE`` arguments (latent_dim, likelihood, binarization, ...).
@@ -172,8 +196,8 @@ class ConditionalVAE(VAE):
     _allow_unlabeled = False
 
     def __init__(self, num_classes=None, condition="label", condition_shape=None,
-                 conditional_prior=False, prior_hidden_units=(256,), hidden_units=(500, 500),
-                 activation="relu", **kwargs):
+                 conditional_prior=False, prior_hidden_units=(256,), prior_components=1,
+                 hidden_units=(500, 500), activation="relu", **kwargs):
         if condition not in CONDITIONS:
             raise ValueError(f"condition must be one of 'label', 'tensor'; got {condition!r}. "
                              f"Use 'label' for class labels, 'tensor' for any other array.")
@@ -201,6 +225,12 @@ class ConditionalVAE(VAE):
                 f"prior={kwargs['prior']!r} too. Use one: conditional_prior=True, or "
                 f"conditional_prior=False with prior={kwargs['prior']!r}.")
         self.prior_hidden_units = tuple(int(u) for u in prior_hidden_units or ())
+        self.prior_components = validation.check_positive_int(
+            "prior_components", prior_components, "prior_components=10")
+        if self.prior_components > 1 and not self.conditional_prior:
+            raise ValueError(
+                f"prior_components={prior_components} only applies to the learned prior: "
+                f"use conditional_prior=True with it, or drop prior_components.")
         self.hidden_units = tuple(int(u) for u in hidden_units)
         if not self.hidden_units or any(u <= 0 for u in self.hidden_units):
             raise ValueError(f"hidden_units must be positive integers; got {hidden_units!r}")
@@ -229,7 +259,8 @@ class ConditionalVAE(VAE):
         if self.conditional_prior:
             self.prior_layer = _LearnedConditionalPrior(
                 self.latent_dim, self.condition_size, self.prior_hidden_units, self.activation,
-                self._condition_features, name="conditional_prior")
+                self._condition_features, num_components=self.prior_components,
+                name="conditional_prior")
         super()._build_for(image_shape)
 
     def _make_encoder(self, image_shape):
@@ -317,4 +348,5 @@ class ConditionalVAE(VAE):
                                     else list(self.condition_shape)),
                 "conditional_prior": self.conditional_prior,
                 "prior_hidden_units": list(self.prior_hidden_units),
+                "prior_components": self.prior_components,
                 "hidden_units": list(self.hidden_units), "activation": self.activation}

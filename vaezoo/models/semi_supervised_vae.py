@@ -43,7 +43,8 @@ import tensorflow as tf
 from vaezoo import objectives
 from vaezoo.models.conditional_vae import ConditionalVAE
 
-_FIXED = ("condition", "condition_shape", "conditional_prior", "prior_hidden_units")
+_FIXED = ("condition", "condition_shape", "conditional_prior", "prior_hidden_units",
+          "prior_components")
 
 
 @keras.saving.register_keras_serializable(package="vaezoo")
