@@ -25,7 +25,13 @@ Usage::
 Options: ``--configs`` (zoo names or paths), ``--epochs``, ``--num-samples``,
 ``--max-test-examples``, ``--max-train-examples`` (a quick smoke run),
 ``--weights-dir`` (keep the trained weights; configs already trained there are
-only evaluated), ``--output-dir``.
+only evaluated), ``--run-dir`` (evaluate the weights of a ``vaezoo train`` run
+instead of training: its ``model.weights.h5``, with the epochs and training time
+of its ``metrics.json``), ``--output-dir``.
+
+A model trained on dynamically binarized images is evaluated, like every
+binarized model, on the statically binarized test set (seed
+``binarization_seed``), so it is compared paired with statically trained ones.
 """
 
 import argparse
@@ -35,6 +41,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -111,8 +118,32 @@ def parse_args(argv=None):
                    help="keep trained weights here as <config>@<epochs>ep.weights.h5 (+ "
                         ".train.json); a "
                         "config whose weights are already there is evaluated without retraining")
+    p.add_argument("--run-dir", default=None,
+                   help="evaluate the model.weights.h5 of this `vaezoo train` run directory "
+                        "(epochs and training time from its metrics.json) instead of training; "
+                        "exactly one config")
     p.add_argument("--output-dir", default=str(RESULTS_DIR))
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.run_dir is not None:
+        run = Path(args.run_dir)
+        if len(args.configs) != 1:
+            p.error("--run-dir evaluates one run: give exactly one config with --configs")
+        missing = [f for f in ("model.weights.h5", "metrics.json") if not (run / f).exists()]
+        if missing:
+            p.error(f"--run-dir {run}: no {' or '.join(missing)} there; give the directory "
+                    "of a finished `vaezoo train ... --out DIR` run")
+    return args
+
+
+def _trained_by_run(run_dir, epochs_asked):
+    """The training record of a finished `vaezoo train` run (see ``--run-dir``)."""
+    metrics = json.loads((Path(run_dir) / "metrics.json").read_text())
+    if epochs_asked is not None and epochs_asked != metrics["epochs"]:
+        raise SystemExit(f"--epochs {epochs_asked} but the run in {run_dir} trained "
+                         f"{metrics['epochs']} epochs; drop --epochs")
+    return {"epochs": metrics["epochs"], "train_seconds": round(metrics["train_time_s"], 1),
+            "final_train_loss": float(metrics["history"]["loss"][-1]),
+            "train_examples": "all", "run_dir": str(run_dir)}
 
 
 def _dataset(cfg, split, batch_size, shuffle, seed, max_examples=None):
@@ -149,7 +180,14 @@ def run_config(name, args):
         stem = result_key(cfg["name"], epochs, args.max_train_examples, seed_key, tp)
         weights = Path(args.weights_dir) / f"{stem}.weights.h5"
         train_file = Path(args.weights_dir) / f"{stem}.train.json"
-    if weights is not None and weights.exists() and train_file.exists():
+    if args.run_dir is not None:
+        trained = _trained_by_run(args.run_dir, args.epochs)
+        with warnings.catch_warnings():  # the run's optimizer state is not needed here
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            model.load_weights(str(Path(args.run_dir) / "model.weights.h5"))
+        print(f"loaded the run {args.run_dir} (trained {trained['epochs']} epochs in "
+              f"{trained['train_seconds']:.0f} s)", flush=True)
+    elif weights is not None and weights.exists() and train_file.exists():
         # Evaluate a model this script trained before (same config, recorded budget).
         model.load_weights(str(weights))
         trained = json.loads(train_file.read_text())
@@ -188,6 +226,7 @@ def run_config(name, args):
         "test_split": cfg["data"]["test_split"],
         "binarization": cfg["model"].get("binarization"),
         "binarization_seed": cfg["model"].get("binarization_seed", 0),
+        "test_binarization": "static" if cfg["model"].get("binarization") else None,
         "model": cfg["model"],
         "epochs": trained["epochs"],
         "train_examples": trained["train_examples"],
@@ -223,8 +262,9 @@ def paired(results, per_example):
             rb = results.get(result_key(b, b_epochs or ra["epochs"], ra["train_examples"]))
             if rb is None or ra["key"] not in per_example or rb["key"] not in per_example:
                 continue
-            same = all(ra[k] == rb[k] for k in ("dataset", "test_split", "binarization",
+            same = all(ra[k] == rb[k] for k in ("dataset", "test_split",
                                                 "num_importance_samples", "num_test_examples"))
+            same = same and _test_data(ra) == _test_data(rb)
             if not same:
                 continue
             d = per_example[ra["key"]] - per_example[rb["key"]]
@@ -237,6 +277,14 @@ def paired(results, per_example):
                                                       rb["test_log_likelihood_stderr"]),
                         "num_test_examples": int(d.size)})
     return out
+
+
+def _test_data(r):
+    """How the test images were binarized: static with its seed for any binarized model
+    (dynamic training included), none for 8-bit likelihoods."""
+    if not r["binarization"]:
+        return None
+    return ("static", r["binarization_seed"])
 
 
 def seed_groups(results):
@@ -285,6 +333,8 @@ def markdown(results, comparisons):
         binar = r["binarization"] or "none (8-bit)"
         if r["binarization"] == "static":
             binar = f"static (seed {r['binarization_seed']})"
+        elif r["binarization"] == "dynamic":
+            binar = f"dynamic (train); test static (seed {r['binarization_seed']})"
         pub = "—" if r["published_log_likelihood"] is None else \
             f"{r['published_log_likelihood']:.2f} ({r['published_source']})"
         lines.append(

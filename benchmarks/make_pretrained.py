@@ -8,7 +8,8 @@ run's resolved config, with the image shape), ``model.weights.h5``,
 model card:
 
 * data: dataset, the source it was read from (tfds or the IDX files), train and
-  test splits, binarization and its seed;
+  test splits, binarization and its seed, and the test set's binarization
+  (static with that seed for any binarized model, dynamic training included);
 * training: epochs, steps, batch size, optimizer, training time (from the run's
   ``metrics.json``) and the machine (platform, CPU count, Python);
 * ``metrics``: the test log-likelihood (importance sampling with the config's
@@ -279,6 +280,8 @@ def main(argv=None):
         "binarization": cfg["model"].get("binarization"),
         "binarization_seed": cfg["model"].get("binarization_seed", 0)
         if cfg["model"].get("binarization") else None,
+        # Every binarized model is evaluated on the statically binarized test set.
+        "test_binarization": "static" if cfg["model"].get("binarization") else None,
         "epochs": run_metrics.get("epochs", cfg["training"]["epochs"]),
         "steps": run_metrics.get("steps"),
         "batch_size": cfg["data"]["batch_size"],

@@ -116,7 +116,7 @@ def get_m1(pool, args):
 def m1_m2(m1, images, labels, val, test, args, seed):
     recipe = train_m1_m2(
         images, labels, m1=m1, m2_epochs=args.m1m2_epochs, validation=val, patience=args.patience,
-        labeled_per_batch=args.labeled_per_batch, seed=seed,
+        labeled_per_batch=args.labeled_per_batch, seed=seed, m1_features=args.m1_features,
         m2_kwargs={"alpha": args.m1m2_alpha, "classifier_hidden_units": HIDDEN,
                    "classifier_dropout": DROPOUT, "latent_dim": args.m1m2_latent_dim})
     pred = recipe.classify(test[0]).numpy().argmax(-1)
@@ -185,6 +185,9 @@ def main(argv=None):
     parser.add_argument("--m1-scale", type=float, default=0.1,
                         help="the Gaussian M1's (initial) pixel standard deviation")
     parser.add_argument("--m1m2-epochs", type=int, default=30)
+    parser.add_argument("--m1-features", default="mean", choices=("mean", "sample"),
+                        help="M2 trains on M1's posterior means, or on a fresh z1 ~ q(z1|x) "
+                             "each epoch (see vaezoo.models.m1_m2.train_m1_m2)")
     parser.add_argument("--m2-epochs", type=int, default=10)
     parser.add_argument("--sup-epochs", type=int, default=300)
     parser.add_argument("--patience", type=int, default=5)

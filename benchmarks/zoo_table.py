@@ -28,7 +28,11 @@ def _binarization(meta):
     if not kind:
         return "gray levels"
     seed = meta.get("binarization_seed")
-    return f"{kind} (seed {seed})" if kind == "static" and seed is not None else kind
+    if kind == "static" and seed is not None:
+        return f"static (seed {seed})"
+    if kind == "dynamic" and meta.get("test_binarization") == "static" and seed is not None:
+        return f"dynamic (train); test static (seed {seed})"
+    return kind
 
 
 def _duration(seconds):

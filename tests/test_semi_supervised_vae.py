@@ -12,6 +12,7 @@ import vaezoo
 from harness import check_vae, mock_batches
 from vaezoo import data as data_lib
 from vaezoo.models.m1_m2 import M1M2, mixed_batches, train_m1_m2
+from vaezoo.models.semi_supervised_vae import SemiSupervisedVAE
 
 tfd = tfp.distributions
 
@@ -198,6 +199,39 @@ def test_m1_m2_recipe_end_to_end(tmp_path):
     model.save(str(tmp_path / "m1m2"))
     loaded = M1M2.load(str(tmp_path / "m1m2"))
     np.testing.assert_allclose(loaded.classify(images), probs, rtol=1e-5, atol=1e-6)
+
+
+def test_m1_m2_trains_on_sampled_features_and_classifies_on_the_means():
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, size=(48, 8, 8, 1), dtype=np.uint8)
+    _, partial = data_lib.semi_supervised_split((images, np.arange(48) % 3), 6, seed=0)
+    kw = dict(m1_epochs=1, m2_epochs=1, m1_kwargs={"latent_dim": 3, "hidden_units": (16,)},
+              m2_kwargs={"latent_dim": 2, "hidden_units": (8,), "classifier_hidden_units": (8,)},
+              batch_size=16, labeled_per_batch=4)
+    seen = []
+    original_fit = SemiSupervisedVAE.fit
+
+    def recording_fit(self, batches, **fit_kw):
+        for _ in range(2):  # two passes: z1 is drawn afresh at each
+            seen.append(np.concatenate([x.numpy() for x, _ in batches]))
+        return original_fit(self, batches, **fit_kw)
+
+    SemiSupervisedVAE.fit = recording_fit
+    try:
+        model = train_m1_m2(images, partial, m1_features="sample", **kw)
+    finally:
+        SemiSupervisedVAE.fit = original_fit
+    mean, std = model.features(images, stddev=True)
+    assert seen[0].shape[1:] == mean.shape[1:] == (1, 1, 3) and np.all(std > 0)
+    assert not np.allclose(seen[0], seen[1])          # a fresh draw every pass
+    # every fed z1 is a draw from one example's q(z1|x): within a few standard deviations
+    # of that example's mean (chi-square, 3 dof), never the mean itself
+    z = ((seen[0][:, None] - mean[None]) / std[None]).reshape(len(seen[0]), len(mean), -1)
+    chi2 = np.min(np.sum(z ** 2, -1), axis=1)
+    assert np.all(chi2 > 1e-8) and np.median(chi2) < 8 and np.max(chi2) < 40, chi2
+    np.testing.assert_allclose(model.classify(images), model.m2.classify(mean), rtol=1e-5)
+    with pytest.raises(ValueError, match="m1_features must be 'mean' or 'sample'"):
+        train_m1_m2(images, partial, m1_features="mode", **kw)
 
 
 @pytest.mark.slow

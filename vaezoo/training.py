@@ -724,8 +724,12 @@ def _final_metrics(model, cfg, train_raw, test_raw, history, train_time, verbose
         "train_split": d["train_split"],
         "test_split": d["test_split"],
         "binarization": getattr(model, "binarization", None),
+        # The seed of the static draw: the training data's for "static", the
+        # evaluation data's for both "static" and "dynamic" (a dynamically
+        # trained model is evaluated on the statically binarized test set).
         "binarization_seed": (model.binarization_seed
-                              if getattr(model, "binarization", None) == "static" else None),
+                              if getattr(model, "binarization", None) else None),
+        "test_binarization": "static" if getattr(model, "binarization", None) else None,
         "epochs": cfg["training"]["epochs"],
         "steps": int(model.optimizer.iterations.numpy()),
         "train": {"elbo": train_elbo["elbo"], "rate": train_elbo["rate"],

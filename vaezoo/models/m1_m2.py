@@ -89,18 +89,25 @@ class M1M2:
                              f"{m1.latent_dim}); got {m2.image_shape}")
         self.m1, self.m2 = m1, m2
 
-    def features(self, images, batch_size=1000):
+    def features(self, images, batch_size=1000, stddev=False):
         """M1's posterior means of ``images`` (any M1 input format), [N, 1, 1, D] numpy.
 
         Mapped into (0, 1) by Phi unless M2 takes unbounded features (``feature_inputs``).
+        With ``stddev=True`` (unbounded features only), also the posterior standard
+        deviations: ``(means, stddevs)``, for sampling z1 ~ q(z1|x) while M2 trains.
         """
-        out = []
         squash = not getattr(self.m2, "feature_inputs", False)
+        if stddev and squash:
+            raise ValueError("sampled M1 features need an M2 with feature_inputs=True")
+        means, stddevs = [], []
         for start in range(0, len(images), batch_size):
             x, _ = self.m1.preprocess(images[start:start + batch_size])
-            mean = self.m1.encode(x).mean()
-            out.append((_to_unit_interval(mean) if squash else mean).numpy())
-        return np.concatenate(out)[:, None, None, :]
+            q = self.m1.encode(x)
+            means.append((_to_unit_interval(q.mean()) if squash else q.mean()).numpy())
+            if stddev:
+                stddevs.append(q.stddev().numpy())
+        means = np.concatenate(means)[:, None, None, :]
+        return (means, np.concatenate(stddevs)[:, None, None, :]) if stddev else means
 
     def preprocess(self, batch, training=False):
         """M1's input handling: a batch -> (images on M1's support, labels or None).
@@ -148,7 +155,7 @@ def train_m1(images, *, epochs=10, batch_size=128, learning_rate=1e-3, seed=0, v
 
 def train_m1_m2(images, labels, *, m1=None, m1_epochs=10, m2_epochs=30, m1_kwargs=None,
                 m2_kwargs=None, batch_size=128, labeled_per_batch=32, learning_rate=1e-3,
-                validation=None, patience=5, seed=0, verbose=0):
+                validation=None, patience=5, seed=0, m1_features="mean", verbose=0):
     """The M1+M2 recipe end to end: train M1 on all images, then M2 on M1's features.
 
     Args:
@@ -167,6 +174,10 @@ def train_m1_m2(images, labels, *, m1=None, m1_epochs=10, m2_epochs=30, m1_kwarg
         validation accuracy (best weights restored).
       patience: epochs without improvement before stopping.
       seed: seed of shuffling and of the models' sampling.
+      m1_features: what M2 trains on: ``"mean"``, the posterior means E_{q(z1|x)}[z1]
+        (fixed features), or ``"sample"``, a fresh z1 ~ q(z1|x) = N(mu(x), sigma(x)^2)
+        for every example at every epoch (M1's posterior as data augmentation). M2
+        classifies (and is validated) on the means either way.
       verbose: Keras verbosity.
 
     Returns:
@@ -182,14 +193,28 @@ def train_m1_m2(images, labels, *, m1=None, m1_epochs=10, m2_epochs=30, m1_kwarg
         "feature_inputs": True, "binarization": None,
         "likelihood_kwargs": {"scale": 1.0}, "image_shape": (1, 1, m1.latent_dim), "seed": seed,
         **(m2_kwargs or {})}))
-    feats = recipe.features(images)
+    if m1_features not in ("mean", "sample"):
+        raise ValueError(f"m1_features must be 'mean' or 'sample'; got {m1_features!r}")
+    if m1_features == "sample":
+        mean, std = recipe.features(images, stddev=True)
+        batches = mixed_batches(np.concatenate([mean, std], -1), labels, batch_size,
+                                labeled_per_batch, seed)
+        dim = mean.shape[-1]
+        draws = tf.random.Generator.from_seed(seed)
+
+        def sample(x, y):  # z1 = mu + sigma * eps, a new eps at every pass
+            return x[..., :dim] + x[..., dim:] * draws.normal(tf.shape(x[..., :dim])), y
+
+        batches = batches.map(sample)
+    else:
+        batches = mixed_batches(recipe.features(images), labels, batch_size,
+                                labeled_per_batch, seed)
     recipe.m2.compile(optimizer=keras.optimizers.Adam(learning_rate))
     callbacks, val = [], None
     if validation is not None:
         val = (recipe.features(validation[0]), np.asarray(validation[1]).astype(np.int64))
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor="val_accuracy", mode="max", patience=patience, restore_best_weights=True))
-    recipe.m2.fit(mixed_batches(feats, labels, batch_size, labeled_per_batch, seed),
-                  validation_data=val, validation_batch_size=1000, epochs=m2_epochs,
+    recipe.m2.fit(batches, validation_data=val, validation_batch_size=1000, epochs=m2_epochs,
                   callbacks=callbacks, verbose=verbose)
     return recipe

@@ -1,0 +1,88 @@
+"""benchmarks/likelihood.py: evaluating a finished `vaezoo train` run (``--run-dir``), and the
+paired comparison of a dynamically trained model with a statically trained one (both are
+evaluated on the same statically binarized test images)."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("likelihood_benchmark",
+                                                  ROOT / "benchmarks" / "likelihood.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench
+
+
+def _fake_run(directory, name, epochs, seed=0):
+    """A run directory as `vaezoo train` leaves it: weights + metrics.json (untrained weights:
+    this is about plumbing, not quality)."""
+    import keras
+
+    from vaezoo import config
+
+    keras.utils.set_random_seed(seed)
+    model = config.model_from_config(config.load_config(name))
+    model(np.zeros((2, 28, 28, 1), np.uint8))
+    directory.mkdir(parents=True)
+    model.save_weights(str(directory / "model.weights.h5"))
+    (directory / "metrics.json").write_text(json.dumps(
+        {"epochs": epochs, "train_time_s": 12.5, "history": {"loss": [600.0, 550.0]}}))
+    return model
+
+
+def test_a_run_directory_is_evaluated_and_a_dynamic_model_is_compared_paired(tmp_path):
+    bench = _bench()
+    best = _fake_run(tmp_path / "best", "best_likelihood_vae_fashion_mnist", 250, seed=1)
+    assert best.binarization == "dynamic"
+    _fake_run(tmp_path / "base", "mlp_vae_fashion_mnist", 10)
+    out = tmp_path / "results"
+    common = ["--num-samples", "4", "--max-test-examples", "30", "--eval-batch-size", "30",
+              "--output-dir", str(out)]
+    bench.main(["--configs", "mlp_vae_fashion_mnist", "--run-dir", str(tmp_path / "base")]
+               + common)
+    bench.main(["--configs", "best_likelihood_vae_fashion_mnist",
+                "--run-dir", str(tmp_path / "best")] + common)
+
+    saved = json.loads((out / "likelihood.json").read_text())
+    results = {r["key"]: r for r in saved["results"]}
+    assert set(results) == {"mlp_vae_fashion_mnist@10ep", "best_likelihood_vae_fashion_mnist@250ep"}
+    r = results["best_likelihood_vae_fashion_mnist@250ep"]
+    assert (r["epochs"], r["train_seconds"], r["final_train_loss"]) == (250, 12.5, 550.0)
+    assert r["test_binarization"] == "static" and r["num_test_examples"] == 30
+    # The run's weights were evaluated as they are (not retrained): same estimate here.
+    from vaezoo import data, evaluation
+
+    test = data.load("fashion_mnist", "test").map(lambda e: e["image"]).batch(30)
+    direct = evaluation.log_likelihood(best, test, num_samples=4, max_examples=30, seed=0,
+                                       progress=False)
+    assert r["test_log_likelihood"] == pytest.approx(direct["log_likelihood"], rel=1e-5)
+    per_example = np.load(out / "likelihood_per_example.npz")
+    diff = (per_example["best_likelihood_vae_fashion_mnist@250ep"]
+            - per_example["mlp_vae_fashion_mnist@10ep"])
+    (c,) = [c for c in saved["paired_comparisons"]
+            if c["challenger"] == "best_likelihood_vae_fashion_mnist"]
+    assert c["reference"] == "mlp_vae_fashion_mnist" and c["reference_epochs"] == 10
+    assert abs(diff.mean()) > 1e-3   # two different models
+    assert c["difference"] == pytest.approx(diff.mean(), rel=1e-6)
+    table = (out / "likelihood.md").read_text()
+    assert "dynamic (train); test static (seed 0)" in table
+
+
+def test_run_dir_errors_name_the_fix(tmp_path, capsys):
+    bench = _bench()
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--configs", "a", "b", "--run-dir", str(tmp_path)])
+    assert "exactly one config" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--configs", "a", "--run-dir", str(tmp_path)])
+    assert "no model.weights.h5 or metrics.json there" in capsys.readouterr().err
+    _fake_run(tmp_path / "run", "mlp_vae_fashion_mnist", 10)
+    with pytest.raises(SystemExit, match="trained 10 epochs; drop --epochs"):
+        bench._trained_by_run(tmp_path / "run", 3)
