@@ -52,13 +52,16 @@ def main(argv=None):
     parser.add_argument("--per-class", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save", default=None, help="optional path of the trained .keras model")
-    parser.add_argument("--load", default=None, help="a trained .keras model: skip training")
+    parser.add_argument("--load", default=None,
+                        help="a trained model, skip training: a pretrained zoo name, a "
+                             "`vaezoo train` run directory or a .keras file (vaezoo.load)")
     parser.add_argument("--images", choices=["mean", "binary"], default="mean",
                         help="mean: the Bernoulli means of p(x|z,c); binary: x ~ p(x|z,c)")
     parser.add_argument("--classifier-data", choices=["gray", "binarized"], default="gray",
                         help="train the classifier on gray levels or on statically binarized "
                              "images")
     parser.add_argument("--tag", default="", help="suffix of the results file names")
+    parser.add_argument("--output-dir", default=RESULTS)
     args = parser.parse_args(argv)
     command = "python benchmarks/conditional_generation.py " + " ".join(argv or sys.argv[1:])
 
@@ -71,7 +74,10 @@ def main(argv=None):
 
     keras.utils.set_random_seed(cfg["training"].get("seed", 0))
     if args.load:
-        model, history, cvae_seconds, epochs = keras.models.load_model(args.load), None, 0.0, None
+        import vaezoo
+        model, history, cvae_seconds, epochs = vaezoo.load(args.load), None, 0.0, None
+        if not model.compiled:  # zoo entries load uncompiled, like keras.applications
+            model.compile(optimizer=keras.optimizers.Adam(cfg["optimizer"]["learning_rate"]))
     else:
         model = config_lib.model_from_config(cfg)
         model.compile(optimizer=keras.optimizers.Adam(cfg["optimizer"]["learning_rate"]))
@@ -130,8 +136,8 @@ def main(argv=None):
         "confusion_rows_condition_cols_prediction": confusion,
         "target_mean_agreement": 0.85, "meets_target": mean >= 0.85,
     }
-    os.makedirs(RESULTS, exist_ok=True)
-    stem = os.path.join(RESULTS, "conditional_generation" + args.tag)
+    os.makedirs(args.output_dir, exist_ok=True)
+    stem = os.path.join(args.output_dir, "conditional_generation" + args.tag)
     with open(stem + ".json", "w") as f:
         json.dump(result, f, indent=1)
     lines = ["# Class-conditional generation (ConditionalVAE, Fashion-MNIST)", "",

@@ -157,30 +157,23 @@ def test_evaluation_functions_accept_the_model():
 
 
 @pytest.mark.slow
-def test_class_conditional_samples_look_like_their_class():
-    """The zoo entry, 10 epochs: an independent CNN recognizes the class of its samples.
-
-    benchmarks/conditional_generation.py measured 77.3% mean agreement with this setup
-    (1000 samples per class); the issue's target of 85% is not reached yet.
+def test_class_conditional_samples_look_like_their_class(tmp_path):
+    """The shipped zoo entry: an independent CNN, trained on the real training images,
+    recognizes the class of its samples at least 85% of the time, averaged over classes
+    (issue 8's figure), measured by benchmarks/conditional_generation.py itself (5
+    classifier epochs, seed 0, 500 samples per class here, 1000 in the README's run).
     """
-    from vaezoo import config
-    from vaezoo import data as data_lib
+    import importlib.util
+    import json
+    from pathlib import Path
 
-    x, y = data_lib.load_arrays("fashion_mnist", "train")
-    cfg = config.load_config("conditional_vae_fashion_mnist")
-    keras.utils.set_random_seed(0)
-    model = config.model_from_config(cfg)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    model.fit(tf.data.Dataset.from_tensor_slices({"image": x, "label": y}).shuffle(10000, seed=0)
-              .batch(128), epochs=10, verbose=0)
-    clf = keras.Sequential([
-        keras.Input((28, 28, 1)), keras.layers.Conv2D(32, 3, activation="relu"),
-        keras.layers.MaxPooling2D(), keras.layers.Conv2D(64, 3, activation="relu"),
-        keras.layers.MaxPooling2D(), keras.layers.Flatten(),
-        keras.layers.Dense(128, activation="relu"), keras.layers.Dense(10)])
-    clf.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    clf.fit(x / 255.0, y, batch_size=128, epochs=3, verbose=0)
-    labels = np.repeat(np.arange(10), 200)
-    samples = model.sample(len(labels), seed=0, condition=labels)
-    agreement = np.mean(np.argmax(clf.predict(samples, verbose=0), -1) == labels)
-    assert agreement >= 0.70
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "conditional_generation.py"
+    spec = importlib.util.spec_from_file_location("conditional_generation", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.main(["--load", "conditional_vae_fashion_mnist", "--classifier-epochs", "5",
+                "--per-class", "500", "--output-dir", str(tmp_path)])
+    result = json.loads((tmp_path / "conditional_generation.json").read_text())
+    print(result["agreement_per_class"], result["mean_agreement"])
+    assert result["classifier_test_accuracy"] > 0.85
+    assert result["mean_agreement"] >= 0.85

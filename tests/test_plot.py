@@ -255,6 +255,21 @@ def test_conditional_grid(tmp_path, images, labels):
         plot.reconstructions(model, images[:4])
 
 
+def test_traversal_of_a_conditional_mixture_prior(images, labels):
+    """p(z|y) a mixture per class: the rows are ordered by the KL to a Gaussian matched to
+    each example's own p(z|y) (a prior without its label was an error)."""
+    conditional = pytest.importorskip("vaezoo.models.conditional_vae")
+    model = conditional.ConditionalVAE(num_classes=3, latent_dim=3, hidden_units=(8,),
+                                       conditional_prior=True, prior_components=2,
+                                       image_shape=SHAPE, binarization="static", seed=0)
+    data = (images, labels % 3)
+    kl, how = plot._kl_order(model, data)
+    assert how == "KL to a moment-matched Gaussian prior"
+    assert kl.shape == (3,) and np.all(np.isfinite(kl)) and np.all(kl > -0.05)
+    fig = plot.traversal(model, (images[:1], labels[:1] % 3), dims=3, steps=3, data=data)
+    assert "moment-matched" in fig.texts[0].get_text()
+
+
 def test_semi_supervised_model_labels_unlabelled_images_itself(tmp_path, images):
     m2 = pytest.importorskip("vaezoo.models.semi_supervised_vae")
     model = m2.SemiSupervisedVAE(num_classes=3, latent_dim=2, hidden_units=(8,),

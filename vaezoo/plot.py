@@ -425,10 +425,16 @@ def _kl_order(model, data):
             pass
     # Non-factorized prior (e.g. a mixture): KL of each diagonal Gaussian factor
     # of q against a Gaussian with the prior marginal's mean and stddev.
-    _, mean, std = _prior_marginals(model)
+    # For a conditional prior p(z|y), the moments of each example's own p(z|y), from draws.
+    conditional = _is_conditional(model)
+    if not conditional:
+        _, mean, std = _prior_marginals(model)
     kls = []
-    for x, y in _labelled_batches(model, data, max_examples=2000):
-        q = _encode(model, x, y if _is_conditional(model) else None)
+    for index, (x, y) in enumerate(_labelled_batches(model, data, max_examples=2000)):
+        q = _encode(model, x, y if conditional else None)
+        if conditional:
+            draws = np.asarray(model.prior(y).sample(2000, seed=_tf_seed(index)), np.float64)
+            mean, std = draws.mean(0), draws.std(0)
         mu = np.asarray(q.mean(), np.float64)
         sd = np.asarray(q.stddev(), np.float64)
         kls.append(np.log(std / sd) + (sd ** 2 + (mu - mean) ** 2) / (2 * std ** 2) - 0.5)
