@@ -57,6 +57,7 @@ DEFAULT_CONFIGS = ("mlp_vae_fashion_mnist", "iwae_vae_fashion_mnist", "vamp_vae_
 PUBLISHED = {
     "burda_vae_k1_mnist": (-86.76, "Burda et al. 2016, Table 1, VAE k=1, 1 stochastic layer"),
     "burda_iwae_k50_mnist": (-84.78, "Burda et al. 2016, Table 1, IWAE k=50, 1 stochastic layer"),
+    "burda_iwae_k50_2layer_mnist": (-82.90, "Burda et al. 2016, Table 1, IWAE k=50, 2 stochastic layers"),
     "vampprior_vae_standard_mnist": (
         -88.56, "Tomczak & Welling 2018, Table 1, VAE (L=1), standard prior"),
     "vampprior_vae_vamp_mnist": (

@@ -14,6 +14,7 @@ _EXPORTS = {
     "ConvVAE": "vaezoo.models",
     "ConditionalVAE": "vaezoo.models",
     "SemiSupervisedVAE": "vaezoo.models",
+    "HierarchicalVAE": "vaezoo.models",
     "list_models": "vaezoo.zoo",
     "build": "vaezoo.zoo",
     "load": "vaezoo.zoo",

@@ -3,7 +3,9 @@
 from vaezoo.models.base import VAE
 from vaezoo.models.conditional_vae import ConditionalVAE
 from vaezoo.models.conv_vae import ConvVAE
+from vaezoo.models.hierarchical_vae import HierarchicalVAE
 from vaezoo.models.mlp_vae import MLPVAE
 from vaezoo.models.semi_supervised_vae import SemiSupervisedVAE
 
-__all__ = ["VAE", "MLPVAE", "ConvVAE", "ConditionalVAE", "SemiSupervisedVAE"]
+__all__ = ["VAE", "MLPVAE", "ConvVAE", "ConditionalVAE", "SemiSupervisedVAE",
+           "HierarchicalVAE"]
