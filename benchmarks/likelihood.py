@@ -73,6 +73,7 @@ COMPARISONS = (
     ("iwae_vamp_vae_fashion_mnist", "mlp_vae_fashion_mnist"),
     ("iwae_vamp_vae_fashion_mnist", "iwae_vae_fashion_mnist"),
     ("iwae_vamp_vae_fashion_mnist", "vamp_vae_fashion_mnist"),
+    ("dlogistic_vae_fashion_mnist", "dlogistic1_vae_fashion_mnist"),
 )
 
 
