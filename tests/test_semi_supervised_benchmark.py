@@ -1,0 +1,25 @@
+"""benchmarks/semi_supervised.py's table: errors per method and the paired gain of M1+M2."""
+
+import importlib.util
+from pathlib import Path
+
+
+def _bench():
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "semi_supervised.py"
+    spec = importlib.util.spec_from_file_location("semi_supervised_benchmark", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench
+
+
+def test_table_reports_errors_and_paired_gains():
+    rows = [{"method": m, "num_labels": 100, "seed": s, "test_accuracy": a}
+            for m, s, a in [("supervised-only", 0, 0.70), ("supervised-only", 1, 0.72),
+                            ("M1+M2", 0, 0.69), ("M1+M2", 1, 0.76), ("M1+M2", 2, 0.71),
+                            ("M2", 0, 0.695)]]
+    table = _bench().markdown(rows, "fashion_mnist", "CMD")
+    # errors: supervised 30, 28 -> 29.0 +- 1.4 (sample sd); M1+M2 31, 24, 29 -> 28.0 +- 3.6
+    assert "| 100 | 29.0 ± 1.4 (n=2) | 30.5 ± 0.0 (n=1) | 28.0 ± 3.6 (n=3) |" in table
+    # paired only on the seeds both methods ran: -1.0 and +4.0 points, mean +1.5
+    assert "| 100 | -1.0 (seed 0), +4.0 (seed 1) | +1.5 |" in table
+    assert "Command: `CMD`" in table
