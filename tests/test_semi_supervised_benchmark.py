@@ -22,4 +22,4 @@ def test_table_reports_errors_and_paired_gains():
     assert "| 100 | 29.0 ± 1.4 (n=2) | 30.5 ± 0.0 (n=1) | 28.0 ± 3.6 (n=3) |" in table
     # paired only on the seeds both methods ran: -1.0 and +4.0 points, mean +1.5
     assert "| 100 | -1.0 (seed 0), +4.0 (seed 1) | +1.5 |" in table
-    assert "Command: `CMD`" in table
+    assert "Commands: `CMD`" in table
