@@ -3,6 +3,8 @@
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 
 def _bench():
     path = Path(__file__).resolve().parent.parent / "benchmarks" / "semi_supervised.py"
@@ -23,3 +25,23 @@ def test_table_reports_errors_and_paired_gains():
     # paired only on the seeds both methods ran: -1.0 and +4.0 points, mean +1.5
     assert "| 100 | -1.0 (seed 0), +4.0 (seed 1) | +1.5 |" in table
     assert "Commands: `CMD`" in table
+
+
+def test_alpha_is_chosen_on_validation_and_reported():
+    bench = _bench()
+    candidates = [{"alpha": 50.0, "best_val_accuracy": 0.70, "test_accuracy": 0.74},
+                  {"alpha": 100.0, "best_val_accuracy": 0.72, "test_accuracy": 0.71},
+                  {"alpha": 200.0, "best_val_accuracy": 0.72, "test_accuracy": 0.69}]
+    # the best validation accuracy wins (first on ties), whatever the test accuracy says
+    assert bench.select_on_validation(candidates)["alpha"] == 100.0
+    rows = [{"method": "M1+M2", "num_labels": 100, "seed": s, "test_accuracy": 0.7,
+             "selected_alpha": a, "candidates": candidates} for s, a in [(1, 50.0), (0, 100.0)]]
+    table = bench.markdown(rows, "fashion_mnist", "CMD")
+    assert "among 50, 100, 200" in table
+    assert "100 labels: 100 (seed 0), 50 (seed 1)." in table
+
+
+def test_choosing_without_validation_is_an_error():
+    with pytest.raises(ValueError, match="validation"):
+        _bench().select_on_validation([{"alpha": 50.0, "best_val_accuracy": None},
+                                       {"alpha": 100.0, "best_val_accuracy": 0.7}])
