@@ -99,11 +99,27 @@ def test_beta_scales_the_rate_in_the_loss():
     ({"likelihood": "gaussian", "binarization": "static"}, "only applies to a Bernoulli"),
     ({"objective": "iwea"}, "objective must be one of"),
     ({"num_samples": 0}, "num_samples must be a positive integer"),
-    ({"hidden_units": (0,)}, "hidden_units must be positive"),
+    ({"hidden_units": (0,)}, r"hidden_units must be a list or tuple of positive integers, "
+                             r"e.g. \(500, 500\); got \(0,\)"),
+    ({"hidden_units": 500}, "hidden_units must be a list or tuple of positive integers"),
+    ({"hidden_units": (500.5,)}, "hidden_units must be a list or tuple of positive integers"),
+    ({"hidden_units": ()}, "hidden_units must be a list or tuple of positive integers"),
 ])
 def test_bad_options_are_clear_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         vaezoo.MLPVAE(**kwargs)
+
+
+@pytest.mark.parametrize("build", [
+    lambda: vaezoo.ConvVAE(filters=32),
+    lambda: vaezoo.ConditionalVAE(num_classes=3, hidden_units=(8, -1)),
+    lambda: vaezoo.SemiSupervisedVAE(num_classes=3, classifier_hidden_units=(8.0,)),
+])
+def test_layer_sizes_are_checked_in_every_family(build):
+    """A bare number, a float or a negative size is named in a clear error, not truncated
+    by int() or left to fail deep inside Keras."""
+    with pytest.raises(ValueError, match="must be a (possibly empty )?list or tuple of positive"):
+        build()
 
 
 def test_uint8_into_bernoulli_without_binarization_is_an_error():

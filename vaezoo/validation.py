@@ -66,6 +66,22 @@ def check_positive_int(name, value, example=None):
     return int(value)
 
 
+def check_positive_ints(name, values, example=None, *, allow_empty=False):
+    """``tuple(int(v) for v in values)``, or a ValueError naming ``name`` when ``values``
+    is not a sequence of positive integers (a bare number, floats, zeros, or an empty
+    sequence unless ``allow_empty``).
+
+    ``example``, if given, is shown as a valid value in the message.
+    """
+    hint = "" if example is None else f", e.g. {example}"
+    ok = isinstance(values, (list, tuple)) and (allow_empty or len(values) > 0) and all(
+        not isinstance(v, bool) and isinstance(v, (int, np.integer)) and v > 0 for v in values)
+    if not ok:
+        raise ValueError(f"{name} must be a {'possibly empty ' if allow_empty else ''}list or "
+                         f"tuple of positive integers{hint}; got {values!r}")
+    return tuple(int(v) for v in values)
+
+
 # ---------------------------------------------------------------------- shapes and dtypes
 def _expected_str(image_shape):
     return "(height, width, channels)" if image_shape is None else str(tuple(image_shape))

@@ -231,9 +231,8 @@ class ConditionalVAE(VAE):
             raise ValueError(
                 f"prior_components={prior_components} only applies to the learned prior: "
                 f"use conditional_prior=True with it, or drop prior_components.")
-        self.hidden_units = tuple(int(u) for u in hidden_units)
-        if not self.hidden_units or any(u <= 0 for u in self.hidden_units):
-            raise ValueError(f"hidden_units must be positive integers; got {hidden_units!r}")
+        self.hidden_units = validation.check_positive_ints("hidden_units", hidden_units,
+                                                           (500, 500))
         self.activation = activation
         keras.activations.get(activation)  # fail early on an unknown activation name
         if condition == "tensor" and self.condition_shape is None and \

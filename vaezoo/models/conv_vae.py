@@ -2,6 +2,7 @@
 
 import keras
 
+from vaezoo import validation
 from vaezoo.models.base import VAE
 from vaezoo.networks import conv_decoder, conv_encoder
 
@@ -24,9 +25,7 @@ class ConvVAE(VAE):
 
     def __init__(self, filters=(32, 64), kernel_size=3, dense_units=256, activation="relu",
                  **kwargs):
-        self.filters = tuple(int(f) for f in filters)
-        if not self.filters or any(f <= 0 for f in self.filters):
-            raise ValueError(f"filters must be positive integers; got {filters!r}")
+        self.filters = validation.check_positive_ints("filters", filters, (32, 64))
         self.kernel_size = int(kernel_size)
         self.dense_units = int(dense_units)
         self.activation = activation

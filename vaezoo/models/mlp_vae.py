@@ -3,6 +3,7 @@
 
 import keras
 
+from vaezoo import validation
 from vaezoo.models.base import VAE
 from vaezoo.networks import mlp, mlp_decoder
 
@@ -22,9 +23,8 @@ class MLPVAE(VAE):
     """
 
     def __init__(self, hidden_units=(500, 500), activation="relu", **kwargs):
-        self.hidden_units = tuple(int(u) for u in hidden_units)
-        if not self.hidden_units or any(u <= 0 for u in self.hidden_units):
-            raise ValueError(f"hidden_units must be positive integers; got {hidden_units!r}")
+        self.hidden_units = validation.check_positive_ints("hidden_units", hidden_units,
+                                                           (500, 500))
         self.activation = activation
         keras.activations.get(activation)  # fail early on an unknown activation name
         super().__init__(**kwargs)

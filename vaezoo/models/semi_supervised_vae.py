@@ -40,7 +40,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vaezoo import objectives
+from vaezoo import objectives, validation
 from vaezoo.models.conditional_vae import ConditionalVAE
 
 _FIXED = ("condition", "condition_shape", "conditional_prior", "prior_hidden_units",
@@ -106,10 +106,8 @@ class SemiSupervisedVAE(ConditionalVAE):
         if not (isinstance(classifier_dropout, (int, float)) and 0 <= classifier_dropout < 1):
             raise ValueError(f"classifier_dropout must be in [0, 1); got {classifier_dropout!r}")
         self.alpha = float(alpha)
-        self.classifier_hidden_units = tuple(int(u) for u in classifier_hidden_units)
-        if any(u <= 0 for u in self.classifier_hidden_units):
-            raise ValueError(f"classifier_hidden_units must be positive integers; got "
-                             f"{classifier_hidden_units!r}")
+        self.classifier_hidden_units = validation.check_positive_ints(
+            "classifier_hidden_units", classifier_hidden_units, (500, 500), allow_empty=True)
         self.classifier_dropout = float(classifier_dropout)
         if not isinstance(feature_inputs, bool):
             raise ValueError(f"feature_inputs must be True or False; got {feature_inputs!r}")

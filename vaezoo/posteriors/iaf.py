@@ -42,7 +42,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from vaezoo.posteriors.base import Posterior
-from vaezoo.validation import check_positive_int
+from vaezoo.validation import check_positive_int, check_positive_ints
 
 tfd = tfp.distributions
 tfb = tfp.bijectors
@@ -132,10 +132,7 @@ class IAFPosterior(Posterior):
                  forget_bias=2.0, activation="elu", **kwargs):
         super().__init__(latent_dim, **kwargs)
         num_flows = check_positive_int("num_flows", num_flows, 2)
-        hidden_units = tuple(hidden_units)
-        if not hidden_units or any(not isinstance(u, int) or u <= 0 for u in hidden_units):
-            raise ValueError(f"hidden_units must be positive integers, e.g. (256, 256); got "
-                             f"{hidden_units!r}")
+        hidden_units = check_positive_ints("hidden_units", hidden_units, (256, 256))
         if isinstance(context_units, bool) or not isinstance(context_units, int) \
                 or context_units < 0:
             raise ValueError(f"context_units must be an integer >= 0; got {context_units!r}")

@@ -32,7 +32,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from vaezoo.priors.base import Prior
-from vaezoo.validation import check_positive_int
+from vaezoo.validation import check_positive_int, check_positive_ints
 
 tfd = tfp.distributions
 tfb = tfp.bijectors
@@ -64,10 +64,7 @@ class FlowPrior(Prior):
                 f"of z given the other); got latent_dim={latent_dim}. Use prior='mixture' or "
                 f"'standard_normal' for a 1-dimensional latent.")
         num_flows = check_positive_int("num_flows", num_flows, 4)
-        hidden_units = tuple(hidden_units)
-        if not hidden_units or any(not isinstance(u, int) or u <= 0 for u in hidden_units):
-            raise ValueError(f"hidden_units must be positive integers, e.g. (128, 128); got "
-                             f"{hidden_units!r}")
+        hidden_units = check_positive_ints("hidden_units", hidden_units, (128, 128))
         keras.activations.get(activation)
         self.num_flows = num_flows
         self.hidden_units = hidden_units
