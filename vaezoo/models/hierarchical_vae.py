@@ -135,9 +135,9 @@ class HierarchicalVAE(VAE):
         if len(units) != 2 or not all(isinstance(u, (list, tuple)) and u for u in units):
             raise ValueError("hidden_units must be two non-empty lists, (x -> z1, z1 -> z2), "
                              f"e.g. ((100, 100), (50, 50)); got {hidden_units!r}")
-        self.hidden_units = tuple(
-            tuple(validation.check_positive_int("hidden_units", u) for u in level)
-            for level in units)
+        self.hidden_units = tuple(validation.check_positive_ints("hidden_units", level,
+                                                                 ((100, 100), (50, 50)))
+                                  for level in units)
         self.activation = activation
         keras.activations.get(activation)  # fail early on an unknown activation name
         total = sum(self.latent_dims)
