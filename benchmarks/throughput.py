@@ -462,6 +462,123 @@ def compare_ll_compilation(model, x, k, rounds):
 
 
 # ----------------------------------------------------------------------------- memory
+def _ms_per_step(fn, steps, rounds):
+    """Median wall milliseconds per step of ``fn`` (a tf.function running ``steps`` steps)."""
+    fn()  # trace and warm up
+    times = [_timed(fn) for _ in range(rounds)]
+    return 1000 * statistics.median(times) / steps
+
+
+def matmul_ceiling(batch_size, dtype_name, steps=50, rounds=5):
+    """GFLOP/s of the MLP VAE's own matrix products alone, chained so none is skipped.
+
+    One step: the six forward products of 784-500-500-(2x50) / 50-500-500-784 at
+    ``batch_size`` rows, and for each layer the two backward products (weights
+    gradient, and input gradient except for the first layer), as a training step
+    does them; bias, activations, densities and the optimizer are left out.
+    """
+    import tensorflow as tf
+
+    dtype = tf.as_dtype(dtype_name)
+    dims = [(784, 500), (500, 500), (500, 100), (50, 500), (500, 500), (500, 784)]
+    weights = [tf.cast(tf.random.normal(d, stddev=0.05), dtype) for d in dims]
+    x = tf.cast(tf.random.uniform([batch_size, 784]), dtype)
+    flops = 0
+    for i, (m, n) in enumerate(dims):
+        flops += 2 * batch_size * m * n * (2 if i == 0 else 3)
+
+    @tf.function
+    def run():
+        carry = tf.zeros([1, 1], dtype)
+        for _ in range(steps):
+            h = x + carry
+            inputs = []
+            for i, w in enumerate(weights):
+                h = h[:, :50] if i == 3 else h  # z = the first half of (mean, scale)
+                inputs.append(h)
+                h = tf.matmul(h, w)
+            g = h
+            for i in reversed(range(len(weights))):
+                grad_w = tf.matmul(inputs[i], g, transpose_a=True)
+                if i > 0:
+                    g = tf.matmul(g, weights[i], transpose_b=True)
+                    g = tf.pad(g, [[0, 0], [0, 50]]) if i == 3 else g
+                carry = carry + grad_w[:1, :1] * 0
+        return carry
+
+    ms = _ms_per_step(lambda: run().numpy(), steps, rounds)
+    return {"dtype": dtype_name, "ms_per_step": ms, "gflops_per_s": flops / ms / 1e6,
+            "flops_per_step": flops}
+
+
+def bench_step_profile(args, x_train):
+    """Where one MLP training step's time goes (batch 128, a fixed batch, no input pipeline).
+
+    Each piece runs ``steps`` times inside one tf.function (no Keras fit loop, no
+    Python per step): vaezoo's forward pass (the loss), forward + backward (the
+    gradients), the optimizer update alone, the whole ``train_step``, and the
+    reference's whole ``train_step``; beside them, the same matrix products alone
+    in float32 and bfloat16 (``matmul_ceiling``). The floor of a float32 step is
+    matrix products + optimizer update; the reference's step over that floor is
+    the most any float32 implementation could gain over it.
+    """
+    import tensorflow as tf
+
+    batch_size, steps, rounds = 128, 50, args.rounds
+    image_shape = tuple(x_train.shape[1:])
+    xb = tf.constant(x_train[:batch_size])
+    model = build_vaezoo("mlp", image_shape, {})
+    reference = build_reference(image_shape)
+    for m in (model, reference):
+        m.fit(x_train[:batch_size * 4], batch_size=batch_size, epochs=1, verbose=0)
+    variables = model.trainable_variables
+    zeros = [tf.zeros_like(v) for v in variables]
+
+    def loop(body):
+        @tf.function
+        def run():
+            total = tf.constant(0.0)
+            for _ in range(steps):
+                total += body()
+            return total
+        return lambda: run().numpy()
+
+    def forward():
+        x, y = model.preprocess(xb, training=True)
+        return model.compute_objective(x, y, training=True)[0]
+
+    def gradients():
+        with tf.GradientTape() as tape:
+            loss = forward()
+        grads = tape.gradient(loss, variables)
+        return tf.add_n([tf.reduce_sum(g) for g in grads]) * 0 + loss
+
+    def update():
+        model.optimizer.apply_gradients(zip(zeros, variables))
+        return tf.constant(0.0)
+
+    def whole(m):
+        return lambda: tf.add_n([tf.cast(v, tf.float32) for v in m.train_step(xb).values()])
+
+    pieces = {"vaezoo forward (loss)": forward, "vaezoo forward + backward": gradients,
+              "vaezoo optimizer update (FusedAdam)": update,
+              "vaezoo train_step": whole(model), "reference train_step": whole(reference)}
+    result = {"batch_size": batch_size, "steps_per_timing": steps, "rounds": rounds,
+              "ms_per_step": {name: _ms_per_step(loop(body), steps, rounds)
+                              for name, body in pieces.items()},
+              "matmul": [matmul_ceiling(batch_size, d, steps, rounds)
+                         for d in ("float32", "bfloat16")]}
+    ms = result["ms_per_step"]
+    floor = result["matmul"][0]["ms_per_step"] + ms["vaezoo optimizer update (FusedAdam)"]
+    result["float32_floor_ms"] = floor
+    result["reference_over_floor"] = ms["reference train_step"] / floor
+    result["reference_over_vaezoo_step"] = ms["reference train_step"] / ms["vaezoo train_step"]
+    result["bfloat16_matmul_speedup"] = (result["matmul"][1]["gflops_per_s"]
+                                         / result["matmul"][0]["gflops_per_s"])
+    print(json.dumps(result, indent=1, default=float), flush=True)
+    return result
+
+
 def _peak_rss_mib():
     """High-water RSS of this process image (VmHWM; unlike ru_maxrss on Linux it does
     not inherit the parent's peak across fork/exec)."""
@@ -610,6 +727,21 @@ def write_markdown(path, res):
                 lines.append(f"| {name} | {v['median']:.0f} |")
             lines.append(f"\nSpeed-up of the current CPU compilation: "
                          f"{variants['speedup_current_over_whole_xla']:.2f}x")
+    if res.get("step_profile"):
+        sp = res["step_profile"]
+        lines += ["", f"## Where an MLP training step's time goes (batch {sp['batch_size']}, "
+                  f"{sp['steps_per_timing']} steps in one tf.function, median of "
+                  f"{sp['rounds']} timings)", "", "| piece | ms per step |", "|---|---|"]
+        lines += [f"| {name} | {ms:.2f} |" for name, ms in sp["ms_per_step"].items()]
+        lines += [f"| the step's matrix products alone, {m['dtype']} "
+                  f"({m['gflops_per_s']:.0f} GFLOP/s) | {m['ms_per_step']:.2f} |"
+                  for m in sp["matmul"]]
+        lines += ["", f"Float32 floor (matrix products + optimizer update): "
+                  f"{sp['float32_floor_ms']:.2f} ms. The reference's step is "
+                  f"{sp['reference_over_floor']:.2f}x that floor and "
+                  f"{sp['reference_over_vaezoo_step']:.2f}x vaezoo's step; bfloat16 matrix "
+                  f"products are {sp['bfloat16_matmul_speedup']:.2f}x float32 ones on this "
+                  f"device."]
     if res.get("memory"):
         lines += ["", "## Peak memory (RSS of a fresh process)", "",
                   "| work | examples | importance samples | peak RSS (MiB) |", "|---|---|---|---|"]
@@ -621,7 +753,7 @@ def write_markdown(path, res):
         f.write("\n".join(lines) + "\n")
 
 
-SECTIONS = ("training", "elbo", "log_likelihood", "memory")
+SECTIONS = ("training", "elbo", "log_likelihood", "memory", "step_profile")
 
 
 def merge(paths, out):
@@ -637,12 +769,14 @@ def merge(paths, out):
                                        run.get("load_average_1min_at_end")]})
         for key in SECTIONS:
             if run.get(key):
+                # an already merged file keeps one command per section
+                command = (run.get("commands") or {}).get(key, run["command"])
                 if key == "training" and "training" in merged:  # rows of several runs
                     merged[key] = merged[key] + run[key]
-                    merged["commands"][key] += "; " + run["command"]
+                    merged["commands"][key] += "; " + command
                 else:
                     merged[key] = run[key]
-                    merged["commands"][key] = run["command"]
+                    merged["commands"][key] = command
         for key in ("device", "precision", "date"):
             merged.setdefault(key, run.get(key))
     merged["command"] = "; ".join(f"{k}: {c}" for k, c in merged["commands"].items())
@@ -677,6 +811,9 @@ def parse_args(argv=None):
                    help="decoder precision of log_likelihood (default auto: bfloat16 on a "
                         "CPU with bfloat16 instructions)")
     p.add_argument("--memory", action="store_true", help="also run the memory probes")
+    p.add_argument("--profile", action="store_true",
+                   help="also time the pieces of one MLP training step against the bare "
+                        "matrix products (float32 and bfloat16)")
     p.add_argument("--skip", default="", help="comma list of: training,elbo,ll")
     p.add_argument("--quick", action="store_true", help="a small smoke run")
     p.add_argument("--out", default=RESULTS, help="path without extension for .json and .md")
@@ -730,6 +867,8 @@ def main(argv=None):
         res["elbo"] = bench_elbo(args, strategy, x_test, device)
     if "ll" not in args.skip:
         res["log_likelihood"] = bench_log_likelihood(args, x_train, x_test, device)
+    if args.profile:
+        res["step_profile"] = bench_step_profile(args, x_train)
     if args.memory:
         res["memory"] = bench_memory(args)
     res["wall_seconds"] = time.perf_counter() - started

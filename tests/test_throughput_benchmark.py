@@ -1,0 +1,67 @@
+"""benchmarks/throughput.py's step profile and report merging (no timing is asserted)."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def _bench():
+    sys.path.insert(0, str(BENCH))  # throughput.py imports reference_keras_vae beside it
+    spec = importlib.util.spec_from_file_location("throughput_benchmark", BENCH / "throughput.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench
+
+
+def test_bare_matmul_chain_does_the_training_steps_matmul_work():
+    """The ceiling is only meaningful if it multiplies exactly what a training step does."""
+    bench = _bench()
+    model = bench.build_vaezoo("mlp", (28, 28, 1), {})
+    per_image, unknown = bench.training_flops_per_image(model, 8, (28, 28, 1))
+    ceiling = bench.matmul_ceiling(8, "float32", steps=1, rounds=1)
+    assert unknown == 0
+    assert ceiling["flops_per_step"] == per_image * 8
+    assert ceiling["gflops_per_s"] > 0
+
+
+def _profile():
+    return {"batch_size": 128, "steps_per_timing": 50, "rounds": 3,
+            "ms_per_step": {"vaezoo train_step": 8.0, "reference train_step": 10.0},
+            "matmul": [{"dtype": "float32", "ms_per_step": 5.5, "gflops_per_s": 171.0},
+                       {"dtype": "bfloat16", "ms_per_step": 4.4, "gflops_per_s": 214.0}],
+            "float32_floor_ms": 6.2, "reference_over_floor": 1.61,
+            "reference_over_vaezoo_step": 1.25, "bfloat16_matmul_speedup": 1.25}
+
+
+def _run(command, **sections):
+    return {"command": command, "date": "2026-11-26 04:00", "precision": "float32",
+            "device": {"device": "CPU", "cpu_model": "X", "cpu_cores": 2,
+                       "strategy": "default", "replicas": 1, "peak_note": "n/a",
+                       "load_average_1min_at_start": 0.5},
+            **sections}
+
+
+def test_merging_a_merged_report_keeps_each_sections_command(tmp_path):
+    bench = _bench()
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    first.write_text(json.dumps(_run("python throughput.py --only-memory",
+                                     memory=[{"kind": "train", "examples": 10, "num_samples": None,
+                                              "peak_rss_mib": 100.0}])))
+    second.write_text(json.dumps(_run("python throughput.py --profile",
+                                      step_profile=_profile())))
+    bench.merge([str(first), str(second)], str(tmp_path / "m"))
+    again = tmp_path / "c.json"
+    again.write_text(json.dumps(_run("python throughput.py --profile --rounds 7",
+                                     step_profile=_profile())))
+    bench.merge([str(tmp_path / "m.json"), str(again)], str(tmp_path / "m2"))
+    merged = json.loads((tmp_path / "m2.json").read_text())
+    assert merged["commands"] == {"memory": "python throughput.py --only-memory",
+                                  "step_profile": "python throughput.py --profile --rounds 7"}
+    report = (tmp_path / "m2.md").read_text()
+    assert "Command (memory): `python throughput.py --only-memory`" in report
+    assert "## Where an MLP training step's time goes (batch 128" in report
+    assert "| the step's matrix products alone, bfloat16 (214 GFLOP/s) | 4.40 |" in report
+    assert "The reference's step is 1.61x that floor and 1.25x vaezoo's step" in report
