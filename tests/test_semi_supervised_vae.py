@@ -236,19 +236,17 @@ def test_m1_m2_trains_on_sampled_features_and_classifies_on_the_means():
 
 @pytest.mark.slow
 def test_m1_m2_beats_supervised_only_with_100_labels():
-    """Fashion-MNIST, 100 labels, label seed 0: M1+M2 (Gaussian gray-level M1, 30 epochs;
-    M2 on its unbounded latent means) at the level measured by benchmarks/semi_supervised.py
-    (68.9-69.6% for label draw 0, 73.3% mean over draws 0-2; supervised-only MLP 70.1% on
-    draw 0, 70.0% mean). The issue's target (supervised-only + 5 points) is not reached."""
+    """Fashion-MNIST, 100 labels, label draw 0: train_m1_m2's defaults (Gaussian gray-level
+    M1, 30 epochs; M2 with z2 of size 10 and alpha 100 on its latent means, early stopping
+    on the validation split). benchmarks/semi_supervised.py measured 74.4% for this draw
+    with alpha 100; the supervised-only MLP on the same 100 labels reaches 70.0%."""
     x, y = data_lib.load_arrays("fashion_mnist", "train")
     xt, yt = data_lib.load_arrays("fashion_mnist", "test")
     _, partial = data_lib.semi_supervised_split((x[:-1000], y[:-1000]), 100, seed=0)
     model = train_m1_m2(x[:-1000], partial, m1_epochs=30, m2_epochs=30,
-                        m2_kwargs={"classifier_hidden_units": (500, 500),
-                                   "classifier_dropout": 0.5},
                         validation=(x[-1000:], y[-1000:]))
     acc = np.mean(model.classify(xt).numpy().argmax(-1) == yt)
-    assert acc >= 0.67
+    assert acc >= 0.71
 
 
 def test_log_likelihood_sums_the_class_out():

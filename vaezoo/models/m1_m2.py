@@ -167,7 +167,10 @@ def train_m1_m2(images, labels, *, m1=None, m1_epochs=10, m2_epochs=30, m1_kwarg
         gray levels with a learned per-pixel scale, see ``train_m1``).
       m2_kwargs: ``SemiSupervisedVAE`` arguments (default: unbounded feature inputs,
         ``feature_inputs=True``, Gaussian likelihood with a learned scale per feature
-        (initially 1), hidden (500,), latent 50, alpha 10).
+        (initially 1), hidden (500,), classifier 500-500 with dropout 0.5, z2 of size
+        10, alpha 100). A small z2 leaves the class to y, and a large alpha keeps
+        q(y|z1) on the few labels; ``benchmarks/semi_supervised.py`` trains one M2 per
+        alpha in {50, 100, 200} and keeps the best on a validation split.
       batch_size, labeled_per_batch: batch composition (see ``mixed_batches``).
       learning_rate: Adam learning rate of both stages.
       validation: optional labeled (images, labels) for early stopping of M2 on
@@ -188,8 +191,9 @@ def train_m1_m2(images, labels, *, m1=None, m1_epochs=10, m2_epochs=30, m1_kwarg
         m1 = train_m1(images, epochs=m1_epochs, batch_size=batch_size,
                       learning_rate=learning_rate, seed=seed, verbose=verbose, **(m1_kwargs or {}))
     recipe = M1M2(m1, SemiSupervisedVAE(**{
-        "num_classes": int(np.max(labels)) + 1, "latent_dim": 50, "hidden_units": (500,),
-        "classifier_hidden_units": (500,), "likelihood": "gaussian_pixelwise", "alpha": 10.0,
+        "num_classes": int(np.max(labels)) + 1, "latent_dim": 10, "hidden_units": (500,),
+        "classifier_hidden_units": (500, 500), "classifier_dropout": 0.5,
+        "likelihood": "gaussian_pixelwise", "alpha": 100.0,
         "feature_inputs": True, "binarization": None,
         "likelihood_kwargs": {"scale": 1.0}, "image_shape": (1, 1, m1.latent_dim), "seed": seed,
         **(m2_kwargs or {})}))
