@@ -234,6 +234,9 @@ def collect(stem, dataset, tags):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", default="fashion_mnist")
+    parser.add_argument("--source", default="auto", choices=("auto", "tfds", "idx"),
+                        help="where vaezoo.data reads the data set from (default: tfds if "
+                             "prepared, else IDX files)")
     parser.add_argument("--labels", type=int, nargs="+", default=[100, 600, 1000, 3000])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--methods", nargs="+", default=["supervised-only", "M1+M2", "M2"],
@@ -276,8 +279,8 @@ def main(argv=None):
         collect(stem, args.dataset, args.collect)
         return
 
-    x, y = data_lib.load_arrays(args.dataset, "train")
-    xt, yt = data_lib.load_arrays(args.dataset, "test")
+    x, y = data_lib.load_arrays(args.dataset, "train", source=args.source)
+    xt, yt = data_lib.load_arrays(args.dataset, "test", source=args.source)
     pool, pool_y = x[:-args.val_size], y[:-args.val_size]
     val = (x[-args.val_size:], y[-args.val_size:])
     test = (xt, yt)

@@ -1,6 +1,7 @@
 """benchmarks/semi_supervised.py's table: errors per method and the paired gain of M1+M2."""
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -45,3 +46,24 @@ def test_choosing_without_validation_is_an_error():
     with pytest.raises(ValueError, match="validation"):
         _bench().select_on_validation([{"alpha": 50.0, "best_val_accuracy": None},
                                        {"alpha": 100.0, "best_val_accuracy": 0.7}])
+
+
+def test_the_script_runs_mnist_through_tfds(tmp_path, monkeypatch):
+    """Plumbing on tfds' mock MNIST (random images and labels): every method runs, the
+    alpha grid is searched, and the results files are written (to a temporary folder)."""
+    tfds = pytest.importorskip("tensorflow_datasets")
+    bench = _bench()
+    monkeypatch.setattr(bench, "RESULTS", str(tmp_path))
+    with tfds.testing.mock_data(num_examples=300):
+        bench.main(["--dataset", "mnist", "--source", "tfds", "--labels", "20", "--seeds", "0", "--val-size", "50",
+                    "--m1-epochs", "1", "--m1m2-epochs", "1", "--m2-epochs", "1",
+                    "--sup-epochs", "2", "--m1m2-alpha", "50", "100",
+                    "--cache", str(tmp_path / "cache")])
+    runs = json.loads((tmp_path / "semi_supervised_mnist.json").read_text())["runs"]
+    assert sorted(r["method"] for r in runs) == ["M1+M2", "M2", "supervised-only"]
+    m1m2 = next(r for r in runs if r["method"] == "M1+M2")
+    assert [c["alpha"] for c in m1m2["candidates"]] == [50.0, 100.0]
+    assert m1m2["selected_alpha"] in (50.0, 100.0)
+    assert all(0.0 <= r["test_accuracy"] <= 1.0 for r in runs)
+    assert "# Semi-supervised classification, mnist" in (
+        tmp_path / "semi_supervised_mnist.md").read_text()
