@@ -516,8 +516,9 @@ def bench_step_profile(args, x_train):
 
     Each piece runs ``steps`` times inside one tf.function (no Keras fit loop, no
     Python per step): vaezoo's forward pass (the loss), forward + backward (the
-    gradients), the optimizer update alone, the whole ``train_step``, and the
-    reference's whole ``train_step``; beside them, the same matrix products alone
+    gradients), the optimizer update alone, the whole ``train_step``, the last two
+    again with ``precision="mixed_bfloat16"``, and the reference's whole
+    ``train_step``; beside them, the same matrix products alone
     in float32 and bfloat16 (``matmul_ceiling``). The floor of a float32 step is
     matrix products + optimizer update; the reference's step over that floor is
     the most any float32 implementation could gain over it.
@@ -528,8 +529,9 @@ def bench_step_profile(args, x_train):
     image_shape = tuple(x_train.shape[1:])
     xb = tf.constant(x_train[:batch_size])
     model = build_vaezoo("mlp", image_shape, {})
+    bf16 = build_vaezoo("mlp", image_shape, {}, bf16_hidden=True)
     reference = build_reference(image_shape)
-    for m in (model, reference):
+    for m in (model, bf16, reference):
         m.fit(x_train[:batch_size * 4], batch_size=batch_size, epochs=1, verbose=0)
     variables = model.trainable_variables
     zeros = [tf.zeros_like(v) for v in variables]
@@ -543,14 +545,14 @@ def bench_step_profile(args, x_train):
             return total
         return lambda: run().numpy()
 
-    def forward():
-        x, y = model.preprocess(xb, training=True)
-        return model.compute_objective(x, y, training=True)[0]
+    def forward(m=model):
+        x, y = m.preprocess(xb, training=True)
+        return m.compute_objective(x, y, training=True)[0]
 
-    def gradients():
+    def gradients(m=model):
         with tf.GradientTape() as tape:
-            loss = forward()
-        grads = tape.gradient(loss, variables)
+            loss = forward(m)
+        grads = tape.gradient(loss, m.trainable_variables)
         return tf.add_n([tf.reduce_sum(g) for g in grads]) * 0 + loss
 
     def update():
@@ -562,7 +564,10 @@ def bench_step_profile(args, x_train):
 
     pieces = {"vaezoo forward (loss)": forward, "vaezoo forward + backward": gradients,
               "vaezoo optimizer update (FusedAdam)": update,
-              "vaezoo train_step": whole(model), "reference train_step": whole(reference)}
+              "vaezoo train_step": whole(model),
+              "vaezoo forward + backward, precision='mixed_bfloat16'": lambda: gradients(bf16),
+              "vaezoo train_step, precision='mixed_bfloat16'": whole(bf16),
+              "reference train_step": whole(reference)}
     result = {"batch_size": batch_size, "steps_per_timing": steps, "rounds": rounds,
               "ms_per_step": {name: _ms_per_step(loop(body), steps, rounds)
                               for name, body in pieces.items()},
