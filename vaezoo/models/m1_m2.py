@@ -186,6 +186,8 @@ def train_m1_m2(images, labels, *, m1=None, m1_epochs=10, m2_epochs=30, m1_kwarg
     Returns:
       an ``M1M2`` with ``classify(images)``.
     """
+    if m1_features not in ("mean", "sample"):  # before any training
+        raise ValueError(f"m1_features must be 'mean' or 'sample'; got {m1_features!r}")
     keras.utils.set_random_seed(seed)
     if m1 is None:
         m1 = train_m1(images, epochs=m1_epochs, batch_size=batch_size,
@@ -197,8 +199,6 @@ def train_m1_m2(images, labels, *, m1=None, m1_epochs=10, m2_epochs=30, m1_kwarg
         "feature_inputs": True, "binarization": None,
         "likelihood_kwargs": {"scale": 1.0}, "image_shape": (1, 1, m1.latent_dim), "seed": seed,
         **(m2_kwargs or {})}))
-    if m1_features not in ("mean", "sample"):
-        raise ValueError(f"m1_features must be 'mean' or 'sample'; got {m1_features!r}")
     if m1_features == "sample":
         mean, std = recipe.features(images, stddev=True)
         batches = mixed_batches(np.concatenate([mean, std], -1), labels, batch_size,
