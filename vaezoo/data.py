@@ -762,9 +762,10 @@ def mixed_batches(dataset, batch_size, labeled_batch_size, seed=0, *, shuffle_bu
       >>> batches = mixed_batches(train, batch_size=128, labeled_batch_size=32, seed=0)
     """
     import tensorflow as tf
-    for name, value in (("batch_size", batch_size), ("labeled_batch_size", labeled_batch_size)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer; got {value!r}")
+
+    from vaezoo.validation import check_positive_int
+    check_positive_int("batch_size", batch_size)
+    check_positive_int("labeled_batch_size", labeled_batch_size)
     if labeled_batch_size >= batch_size:
         raise ValueError(
             f"labeled_batch_size must be smaller than batch_size, so that each batch also holds "
