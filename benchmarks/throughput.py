@@ -461,7 +461,7 @@ def compare_ll_compilation(model, x, k, rounds):
     return out
 
 
-# ----------------------------------------------------------------------------- memory
+# ----------------------------------------------------------------------------- step profile
 def _ms_per_step(fn, steps, rounds):
     """Median wall milliseconds per step of ``fn`` (a tf.function running ``steps`` steps)."""
     fn()  # trace and warm up
@@ -519,9 +519,8 @@ def bench_step_profile(args, x_train):
     gradients), the optimizer update alone, the whole ``train_step``, the last two
     again with ``precision="mixed_bfloat16"``, and the reference's whole
     ``train_step``; beside them, the same matrix products alone
-    in float32 and bfloat16 (``matmul_ceiling``). The floor of a float32 step is
-    matrix products + optimizer update; the reference's step over that floor is
-    the most any float32 implementation could gain over it.
+    in float32 and bfloat16 (``matmul_ceiling``). Only the timings are returned;
+    the report derives the ratios from them (``profile_ratios``).
     """
     import tensorflow as tf
 
@@ -573,17 +572,32 @@ def bench_step_profile(args, x_train):
                               for name, body in pieces.items()},
               "matmul": [matmul_ceiling(batch_size, d, steps, rounds)
                          for d in ("float32", "bfloat16")]}
-    ms = result["ms_per_step"]
-    floor = result["matmul"][0]["ms_per_step"] + ms["vaezoo optimizer update (FusedAdam)"]
-    result["float32_floor_ms"] = floor
-    result["reference_over_floor"] = ms["reference train_step"] / floor
-    result["reference_over_vaezoo_step"] = ms["reference train_step"] / ms["vaezoo train_step"]
-    result["bfloat16_matmul_speedup"] = (result["matmul"][1]["gflops_per_s"]
-                                         / result["matmul"][0]["gflops_per_s"])
-    print(json.dumps(result, indent=1, default=float), flush=True)
+    print(json.dumps({**result, **profile_ratios(result)}, indent=1, default=float), flush=True)
     return result
 
 
+def profile_ratios(profile):
+    """The bounds read off a step profile (milliseconds per step):
+
+    * ``parts_ms``: vaezoo's forward + backward + optimizer update, nothing else;
+    * ``floor_ms``: the float32 matrix products alone + the optimizer update;
+    * the reference's ``train_step`` over vaezoo's, over ``parts_ms`` and over
+      ``floor_ms``: what a float32 step of this model could gain over it here;
+    * bfloat16 over float32 speed of the matrix products alone.
+    """
+    ms = profile["ms_per_step"]
+    update = ms["vaezoo optimizer update (FusedAdam)"]
+    float32, bfloat16 = profile["matmul"]
+    parts = ms["vaezoo forward + backward"] + update
+    floor = float32["ms_per_step"] + update
+    reference = ms["reference train_step"]
+    return {"parts_ms": parts, "floor_ms": floor,
+            "reference_over_vaezoo_step": reference / ms["vaezoo train_step"],
+            "reference_over_parts": reference / parts, "reference_over_floor": reference / floor,
+            "bfloat16_matmul_speedup": bfloat16["gflops_per_s"] / float32["gflops_per_s"]}
+
+
+# ----------------------------------------------------------------------------- memory
 def _peak_rss_mib():
     """High-water RSS of this process image (VmHWM; unlike ru_maxrss on Linux it does
     not inherit the parent's peak across fork/exec)."""
@@ -741,15 +755,14 @@ def write_markdown(path, res):
         lines += [f"| the step's matrix products alone, {m['dtype']} "
                   f"({m['gflops_per_s']:.0f} GFLOP/s) | {m['ms_per_step']:.2f} |"
                   for m in sp["matmul"]]
-        ms = sp["ms_per_step"]
-        parts = ms["vaezoo forward + backward"] + ms["vaezoo optimizer update (FusedAdam)"]
-        lines += ["", f"The reference's step takes {sp['reference_over_vaezoo_step']:.2f}x "
-                  f"vaezoo's whole train_step, {ms['reference train_step'] / parts:.2f}x "
-                  f"vaezoo's forward + backward + optimizer update alone ({parts:.2f} ms, "
-                  f"nothing else in the step), and {sp['reference_over_floor']:.2f}x the "
-                  f"bare float32 matrix products + update ({sp['float32_floor_ms']:.2f} ms): "
+        r = profile_ratios(sp)
+        lines += ["", f"The reference's step takes {r['reference_over_vaezoo_step']:.2f}x "
+                  f"vaezoo's whole train_step, {r['reference_over_parts']:.2f}x "
+                  f"vaezoo's forward + backward + optimizer update alone ({r['parts_ms']:.2f} "
+                  f"ms, nothing else in the step), and {r['reference_over_floor']:.2f}x the "
+                  f"bare float32 matrix products + update ({r['floor_ms']:.2f} ms): "
                   f"these bound what any float32 step of this model could gain over it here. "
-                  f"bfloat16 matrix products are {sp['bfloat16_matmul_speedup']:.2f}x float32 "
+                  f"bfloat16 matrix products are {r['bfloat16_matmul_speedup']:.2f}x float32 "
                   f"ones on this device."]
     if res.get("memory"):
         lines += ["", "## Peak memory (RSS of a fresh process)", "",
