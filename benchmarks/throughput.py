@@ -432,19 +432,19 @@ def compare_ll_compilation(model, x, k, rounds):
     """Interleaved timing of log_likelihood as compiled now on a CPU (oneDNN matmuls +
     XLA-fused log-densities) against the whole step under XLA (the previous way)."""
     import vaezoo
-    from vaezoo import evaluation
+    from vaezoo import evaluation, hardware
 
     caches = {}  # one compiled step per variant, kept across rounds
 
     def run(whole_xla):
         def fn():
-            saved = evaluation._accelerator_present
-            evaluation._accelerator_present = (lambda: True) if whole_xla else saved
+            saved = hardware.accelerator_present
+            hardware.accelerator_present = (lambda: True) if whole_xla else saved
             evaluation._STEP_CACHE[model] = caches.setdefault(whole_xla, {})
             try:
                 vaezoo.evaluation.log_likelihood(model, x, num_samples=k, progress=False)
             finally:
-                evaluation._accelerator_present = saved
+                hardware.accelerator_present = saved
         return fn
 
     names = {"current (oneDNN matmuls + XLA-fused log-densities)": run(False),

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import vaezoo
-from vaezoo import evaluation
+from vaezoo import evaluation, hardware
 
 
 @pytest.fixture(scope="module")
@@ -16,13 +16,15 @@ def trained():
     x_test, _ = vaezoo.data.load_arrays("fashion_mnist", "test[:200]", binarization="static")
     keras.utils.set_random_seed(0)
     model = vaezoo.MLPVAE(latent_dim=16, hidden_units=(200, 200), binarization=None)
-    model.compile()
+    model.compile(precision="mixed_bfloat16")    # trained as "auto" picks on bf16 CPUs
     model.fit(x, batch_size=100, epochs=3, verbose=0)
     return model, x_test
 
 
 def test_bfloat16_decoder_matches_float32(trained):
     model, x = trained
+    encoder, decoder = evaluation._trunk_layers(model)
+    before = [layer.dtype_policy.name for layer in encoder + decoder]
     fp32 = evaluation.log_likelihood(model, x, num_samples=200, progress=False,
                                      precision="float32", return_per_example=True)
     bf16 = evaluation.log_likelihood(model, x, num_samples=200, progress=False,
@@ -32,9 +34,9 @@ def test_bfloat16_decoder_matches_float32(trained):
     assert np.any(diff != 0.0), "the bfloat16 step did not change any rounding"
     assert abs(diff.mean()) < 0.05, diff.mean()      # nats, mean over 200 images
     assert np.abs(diff).max() < 1.0, np.abs(diff).max()
-    # The layers are back in float32 afterwards: training and decode() are unchanged.
-    assert all(layer.dtype_policy.name == "float32"
-               for layer in evaluation._decoder_layers(model))
+    # The layers are back in the training precision afterwards: training and decode()
+    # are unchanged.
+    assert [layer.dtype_policy.name for layer in encoder + decoder] == before
     assert model.decode(np.zeros((1, 16), "float32")).mean().dtype.name == "float32"
     again = evaluation.log_likelihood(model, x, num_samples=200, progress=False,
                                       precision="float32", return_per_example=True)
@@ -42,13 +44,13 @@ def test_bfloat16_decoder_matches_float32(trained):
 
 
 def test_auto_precision(monkeypatch):
-    monkeypatch.setattr(evaluation, "_accelerator_present", lambda: False)
-    monkeypatch.setattr(evaluation, "_cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(hardware, "accelerator_present", lambda: False)
+    monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: True)
     assert evaluation.resolve_precision("auto") == "bfloat16"
-    monkeypatch.setattr(evaluation, "_cpu_has_bf16", lambda: False)
+    monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: False)
     assert evaluation.resolve_precision("auto") == "float32"
-    monkeypatch.setattr(evaluation, "_cpu_has_bf16", lambda: True)
-    monkeypatch.setattr(evaluation, "_accelerator_present", lambda: True)
+    monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(hardware, "accelerator_present", lambda: True)
     assert evaluation.resolve_precision("auto") == "float32"
     assert evaluation.resolve_precision("float32") == "float32"
 

@@ -71,21 +71,48 @@ def test_mixed_bfloat16_trunks_keep_float32_outputs():
                           binarization=None)
     model.compile(precision="mixed_bfloat16", steps_per_execution=1)
     from vaezoo.models.base import kernel_layers
-    enc, dec = kernel_layers(model.encoder), kernel_layers(model.decoder)
-    assert all(layer.dtype_policy.name == "mixed_bfloat16" for layer in enc + dec[:-1])
-    assert dec[-1].dtype_policy.name == "float32"
-    assert model.posterior_head.dtype_policy.name == "float32"
+    trunks = kernel_layers(model.encoder) + [model.posterior_head] + kernel_layers(model.decoder)
+    assert all(layer.dtype_policy.name == "mixed_bfloat16" for layer in trunks)
     assert all(v.dtype == "float32" for v in model.trainable_variables)
     history = model.fit(x, batch_size=16, epochs=2, verbose=0)
     assert np.all(np.isfinite(history.history["loss"]))
     assert model.decode(np.zeros((2, 3), "float32")).distribution.logits.dtype == tf.float32
+    q = model.encode(x[:2])
+    assert q.mean().dtype == tf.float32 and q.stddev().dtype == tf.float32
     model.compile(precision="float32")          # back to float32 everywhere
-    assert all(layer.dtype_policy.name == "float32" for layer in enc + dec)
+    assert all(layer.dtype_policy.name == "float32" for layer in trunks)
     with pytest.raises(ValueError, match="mixed_bfloat16"):
         model.compile(precision="bf16")
-    unbuilt = vaezoo.MLPVAE(latent_dim=3, hidden_units=(16,))
-    with pytest.raises(ValueError, match="image_shape"):
-        unbuilt.compile(precision="mixed_bfloat16")
+
+
+def test_precision_set_before_build_applies_at_build():
+    unbuilt = vaezoo.MLPVAE(latent_dim=3, hidden_units=(16,), binarization=None)
+    unbuilt.compile(precision="mixed_bfloat16", steps_per_execution=1)
+    x = np.random.default_rng(0).integers(0, 2, (16, 6, 6, 1)).astype("float32")
+    unbuilt.fit(x, batch_size=8, epochs=1, verbose=0)
+    from vaezoo.models.base import kernel_layers
+    assert {layer.dtype_policy.name for layer in kernel_layers(unbuilt.decoder)} == {
+        "mixed_bfloat16"}
+
+
+def test_auto_precision_follows_the_hardware(monkeypatch):
+    from vaezoo import hardware
+    from vaezoo.models.base import kernel_layers, resolve_precision
+    monkeypatch.setattr(hardware, "accelerator_present", lambda: False)
+    monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: True)
+    assert resolve_precision("auto") == "mixed_bfloat16"
+    model = vaezoo.MLPVAE(latent_dim=3, hidden_units=(16,), image_shape=(6, 6, 1))
+    model.compile()                               # the default is "auto"
+    assert kernel_layers(model.decoder)[-1].dtype_policy.name == "mixed_bfloat16"
+    assert model.get_compile_config()["precision"] == "auto"  # resolved again on load
+    monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: False)
+    assert resolve_precision("auto") == "float32"
+    model.compile()
+    assert kernel_layers(model.decoder)[-1].dtype_policy.name == "float32"
+    monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(hardware, "accelerator_present", lambda: True)
+    assert resolve_precision("auto") == "float32"     # GPUs and TPUs: not measured here
+    assert resolve_precision("float32") == "float32"
 
 
 def test_keras_file_keeps_compile_arguments_and_optimizer_state(tmp_path):

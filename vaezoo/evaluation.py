@@ -104,6 +104,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from tqdm.auto import tqdm
 
+from vaezoo import hardware
 from vaezoo.validation import check_positive_int
 
 tfd = tfp.distributions
@@ -237,10 +238,6 @@ def _preprocessed_batches(model, data, max_examples=None, progress=False, desc=N
         bar.close()
 
 
-def _accelerator_present():
-    return any(d.device_type in ("GPU", "TPU") for d in tf.config.list_logical_devices())
-
-
 # Whether the traced step fuses the elementwise log-density work with XLA (set
 # while tracing by _Compiled; see there).
 _FUSE = contextvars.ContextVar("vaezoo_evaluation_fuse", default=False)
@@ -276,37 +273,30 @@ def _log_prob(p, x):
 PRECISIONS = ("auto", "float32", "bfloat16")
 
 
-def _cpu_has_bf16():
-    """True on a CPU with bfloat16 dot products (AVX512-BF16 or AMX), per /proc/cpuinfo."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    return bool(flags & {"avx512_bf16", "amx_bf16"})
-    except OSError:
-        pass
-    return False
-
-
 def resolve_precision(precision):
     """``"auto"`` -> ``"bfloat16"`` on a bf16-capable CPU-only machine, else ``"float32"``."""
     from vaezoo.registry import lookup
     precision = lookup("precision", precision, {p: p for p in PRECISIONS})
     if precision == "auto":
-        return "bfloat16" if not _accelerator_present() and _cpu_has_bf16() else "float32"
+        return "bfloat16" if hardware.bf16_pays() else "float32"
     return precision
 
 
-def _decoder_layers(model):
-    """The decoder's layers with a kernel (none for a model without a ``decoder``)."""
+def _trunk_layers(model):
+    """(encoder and posterior-head layers, decoder layers) with a kernel; empty
+    lists for a model without them."""
     from vaezoo.models.base import kernel_layers
+    encoder = getattr(model, "encoder", None)
+    head = getattr(model, "posterior_head", None)
     decoder = getattr(model, "decoder", None)
-    return [] if decoder is None else kernel_layers(decoder)
+    return ((kernel_layers(encoder) if encoder is not None else []) + ([head] if head is not None else []),
+            kernel_layers(decoder) if decoder is not None else [])
 
 
 class _decoder_policy:
-    """While active, the decoder's layers compute in ``policy`` (trace time only)."""
+    """While active (trace time only), the decoder's layers compute in the
+    estimate's precision and the encoder's in float32, whatever precision the
+    model was trained in (``VAE.compile(precision=...)``)."""
 
     def __init__(self, model_ref, precision):
         self._model_ref = model_ref
@@ -314,9 +304,11 @@ class _decoder_policy:
         self._saved = []
 
     def __enter__(self):
-        for layer in _decoder_layers(self._model_ref()):
-            self._saved.append((layer, layer.dtype_policy))
-            layer.dtype_policy = self._policy
+        encoder, decoder = _trunk_layers(self._model_ref())
+        for layers, policy in ((encoder, "float32"), (decoder, self._policy)):
+            for layer in layers:
+                self._saved.append((layer, layer.dtype_policy))
+                layer.dtype_policy = policy
         return self
 
     def __exit__(self, *exc):
@@ -343,7 +335,7 @@ class _Compiled:
         self._fn = fn
         self._name = name
         self._policy = policy  # a _decoder_policy, entered while tracing
-        self._fuse_inner = not _accelerator_present()
+        self._fuse_inner = not hardware.accelerator_present()
         self._fast = tf.function(self._traced(fn, self._fuse_inner),
                                  jit_compile=not self._fuse_inner, reduce_retracing=True)
         self._plain = None

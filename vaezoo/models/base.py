@@ -25,6 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from vaezoo import hardware
 from vaezoo import likelihoods as likelihoods_lib
 from vaezoo import objectives
 from vaezoo import optimizers
@@ -64,10 +65,6 @@ def _non_negative(name, value):
     return float(value)
 
 
-def _accelerator_present():
-    return any(d.device_type in ("GPU", "TPU") for d in tf.config.list_logical_devices())
-
-
 def _under_strategy(model):
     """True inside a non-default tf.distribute scope (Keras disables XLA there too)."""
     return tf.distribute.has_strategy() or getattr(model, "_distribute_strategy", None) is not None
@@ -86,7 +83,7 @@ def _scale_for_replicas(loss):
 
 
 #: ``VAE.compile(precision=...)`` values (see there).
-PRECISIONS = ("float32", "mixed_bfloat16")
+PRECISIONS = ("auto", "float32", "mixed_bfloat16")
 
 
 def kernel_layers(layer):
@@ -100,24 +97,44 @@ def kernel_layers(layer):
     return out
 
 
-def _check_precision(precision):
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}; got "
+def _check_precision(precision, resolved=False):
+    allowed = PRECISIONS[1:] if resolved else PRECISIONS
+    if precision not in allowed:
+        raise ValueError(f"precision must be one of {', '.join(map(repr, allowed))}; got "
                          f"{precision!r}")
 
 
-def set_trunk_precision(model, precision):
-    """Sets the compute dtype of the encoder's and decoder's hidden layers.
-
-    ``"mixed_bfloat16"``: bfloat16 matrix products with float32 weights (Keras'
-    mixed policy) in every trunk layer except the decoder's last, so the
-    likelihood's parameters (logits, means, scales) and the posterior head stay
-    float32, as do all densities and the loss. ``"float32"`` undoes it.
-    """
+def resolve_precision(precision):
+    """``"auto"`` -> ``"mixed_bfloat16"`` where bfloat16 pays (a CPU-only machine with
+    bfloat16 dot-product instructions, ``hardware.bf16_pays``), else ``"float32"``;
+    other values are checked and returned."""
     _check_precision(precision)
-    decoder = kernel_layers(model.decoder)
-    for layer in kernel_layers(model.encoder) + decoder[:-1]:
+    if precision == "auto":
+        return "mixed_bfloat16" if hardware.bf16_pays() else "float32"
+    return precision
+
+
+def set_trunk_precision(model, precision):
+    """Sets the compute dtype of the encoder, the posterior head and the decoder.
+
+    ``"mixed_bfloat16"``: every layer with a kernel in those three multiplies in
+    bfloat16 with float32 weights (Keras' mixed policy: the float32 variables
+    are cast to bfloat16 for the product, and their gradients come back in
+    float32 for the optimizer). The layers' outputs, i.e. the posterior's and
+    the likelihood's parameters, are cast back to float32 (``_float32``), so
+    every density, sample, KL term and the loss are float32. ``"float32"``
+    undoes it.
+    """
+    _check_precision(precision, resolved=True)
+    for layer in (kernel_layers(model.encoder) + [model.posterior_head]
+                  + kernel_layers(model.decoder)):
         layer.dtype_policy = precision
+
+
+def _float32(params):
+    """Distribution parameters from a reduced-precision layer, in float32: every
+    density, sample and loss is computed in float32."""
+    return params if params.dtype == tf.float32 else tf.cast(params, tf.float32)
 
 
 def unpack_batch(data):
@@ -233,6 +250,8 @@ class VAE(keras.Model):
         self.likelihood_layer.build(image_shape)
         if not self.prior_layer.built:
             self.prior_layer.build(image_shape)  # image-space priors (VampPrior) need it
+        if getattr(self, "_vaezoo_precision", "float32") != "float32":  # compiled before it was built
+            set_trunk_precision(self, self._vaezoo_precision)
         self.built = True
 
     def _encoder_input_shape(self, image_shape):
@@ -320,7 +339,7 @@ class VAE(keras.Model):
         """
         x = self._model_input(x)
         features = self.encoder(self._encoder_input(x, y))
-        return self.posterior_layer.distribution(self.posterior_head(features))
+        return self.posterior_layer.distribution(_float32(self.posterior_head(features)))
 
     def _encoder_input(self, x, y):
         """What the encoder trunk sees: x here; conditional families add y (shape
@@ -341,9 +360,7 @@ class VAE(keras.Model):
 
     def _decode_params(self, flat_z, z, y):
         """Runs the decoder on [N, D] and restores z's leading axes on the output."""
-        out = self.decoder(self._decoder_input(flat_z, z, y))
-        if out.dtype != tf.float32:  # reduced-precision decoder layers: densities in float32
-            out = tf.cast(out, tf.float32)
+        out = _float32(self.decoder(self._decoder_input(flat_z, z, y)))
         lead = tf.shape(z)[:-1]
         out = tf.reshape(out, tf.concat([lead, tf.shape(out)[1:]], axis=0))
         static = z.shape[:-1].concatenate(self.image_shape[:2] + (out.shape[-1],))
@@ -453,7 +470,7 @@ class VAE(keras.Model):
         return results
 
     def compile(self, optimizer="adam", *, jit_compile="auto", steps_per_execution="auto",
-                precision="float32", **kwargs):
+                precision="auto", **kwargs):
         """Keras ``compile`` with defaults measured to be fast for VAEs.
 
         Args:
@@ -471,24 +488,28 @@ class VAE(keras.Model):
             (32) train steps per call into the TF graph (one Python round trip
             per 32 batches instead of one per batch); callbacks then see every
             32nd batch. An int forces it.
-          precision: ``"float32"`` (default) or ``"mixed_bfloat16"``: bfloat16
-            matrix products in the hidden layers of both trunks, float32 weights,
-            logits, densities and loss (see ``set_trunk_precision``). On a CPU
-            with bfloat16 instructions (AVX512-BF16, AMX) this trains faster
-            (``benchmarks/throughput.py``); the model must be built (give
-            ``image_shape`` or call it on data first).
+          precision: ``"auto"`` (default), ``"float32"`` or ``"mixed_bfloat16"``.
+            ``"mixed_bfloat16"``: the encoder, posterior head and decoder multiply
+            in bfloat16 with float32 weights; the distributions' parameters,
+            densities and loss stay float32 (see ``set_trunk_precision``).
+            ``"auto"`` picks it where it pays: on a CPU-only machine whose CPU
+            has bfloat16 dot products (AVX512-BF16, AMX), where the MLP VAE's
+            training step ran about 1.35x faster with it and its test
+            log-likelihood stayed within 0.1 nats of float32 training
+            (``benchmarks/throughput.py``, ``benchmarks/likelihood.py``); float32
+            elsewhere, GPUs and TPUs included (not measured). An unbuilt model
+            gets it when it is built.
           **kwargs: any other ``keras.Model.compile`` argument.
         """
-        _check_precision(precision)
-        if precision != "float32" or self.image_shape is not None:
-            self._require_built()
-            set_trunk_precision(self, precision)
+        self._vaezoo_precision = resolve_precision(precision)
+        if self.image_shape is not None:
+            set_trunk_precision(self, self._vaezoo_precision)
         # What get_compile_config saves: the arguments as given ("auto" stays "auto", so a
         # model saved on a CPU and loaded next to a GPU gets the GPU's defaults).
         compile_args = {"jit_compile": jit_compile, "steps_per_execution": steps_per_execution,
                         "precision": precision}
         if jit_compile == "auto":
-            jit_compile = _accelerator_present() and not _under_strategy(self)
+            jit_compile = hardware.accelerator_present() and not _under_strategy(self)
         if steps_per_execution == "auto":
             steps_per_execution = DEFAULT_STEPS_PER_EXECUTION
         if isinstance(steps_per_execution, bool) or not isinstance(
