@@ -215,7 +215,7 @@ FAMILIES = {
 }
 
 
-def build_vaezoo(family, image_shape, compile_kwargs, bf16_hidden=False, keras_adam=False):
+def build_vaezoo(family, image_shape, compile_kwargs, precision="auto", keras_adam=False):
     import keras
 
     import vaezoo
@@ -226,7 +226,7 @@ def build_vaezoo(family, image_shape, compile_kwargs, bf16_hidden=False, keras_a
                 image_shape=image_shape, seed=0, **spec["kwargs"])
     # "adam" is vaezoo's default (FusedAdam); keras_adam=True measures Keras' own.
     model.compile(optimizer=keras.optimizers.Adam(1e-3) if keras_adam else "adam",
-                  precision="mixed_bfloat16" if bf16_hidden else "float32", **compile_kwargs)
+                  precision=precision, **compile_kwargs)
     return model
 
 
@@ -277,7 +277,7 @@ def bench_training(args, strategy, x_train, device):
                     "vaezoo steps_per_execution=1": dict(steps_per_execution=1, **jit),
                     "vaezoo jit_compile=True": dict(jit_compile=True),
                     "vaezoo with keras.optimizers.Adam (unfused update)": dict(**jit),
-                    "vaezoo precision='mixed_bfloat16'": dict(**jit),
+                    "vaezoo precision='float32'": dict(**jit),
                 })
             models = {}
             with strategy.scope():
@@ -285,7 +285,8 @@ def bench_training(args, strategy, x_train, device):
                     models["reference (keras.io recipe)"] = build_reference(image_shape)
                 for name, kw in variants.items():
                     models[name] = build_vaezoo(family, image_shape, kw,
-                                                bf16_hidden="bfloat16" in name,
+                                                precision=("float32" if "'float32'" in name
+                                                           else "auto"),
                                                 keras_adam="keras.optimizers.Adam" in name)
             fits = {name: (lambda m=m: m.fit(x, batch_size=batch_size, epochs=1, verbose=0,
                                               shuffle=True))
@@ -305,7 +306,8 @@ def bench_training(args, strategy, x_train, device):
             row = {"family": family, "batch_size": batch_size, "steps_per_round": steps,
                    "flops_per_image": flops, "flop_ops_without_static_shape": unknown,
                    "jit_compile": bool(main.jit_compile),
-                   "steps_per_execution": int(main.steps_per_execution), "models": {}}
+                   "steps_per_execution": int(main.steps_per_execution),
+                   "precision": main.training_precision, "models": {}}
             if ref_name in models:
                 rflops, _ = training_flops_per_image(build_reference(image_shape), batch_size,
                                                      image_shape, reference=True)
@@ -512,27 +514,31 @@ def matmul_ceiling(batch_size, dtype_name, steps=50, rounds=5):
 
 
 def bench_step_profile(args, x_train):
-    """Where one MLP training step's time goes (batch 128, a fixed batch, no input pipeline).
+    """Where one MLP training step's time goes (batch 128, one batch, no input pipeline).
 
     Each piece runs ``steps`` times inside one tf.function (no Keras fit loop, no
-    Python per step): vaezoo's forward pass (the loss), forward + backward (the
-    gradients), the optimizer update alone, the whole ``train_step``, the last two
-    again with ``precision="mixed_bfloat16"``, and the reference's whole
-    ``train_step``; beside them, the same matrix products alone
-    in float32 and bfloat16 (``matmul_ceiling``). Only the timings are returned;
-    the report derives the ratios from them (``profile_ratios``).
+    Python per step), on a batch read from a variable each step (a constant
+    batch would let TensorFlow fold the binarization check away): vaezoo's
+    forward pass (the loss), forward + backward (the gradients), the optimizer
+    update alone and the whole ``train_step``, in float32 and in
+    ``mixed_bfloat16``, and the reference's whole ``train_step``; beside them,
+    the same matrix products alone in float32 and bfloat16
+    (``matmul_ceiling``). Only the timings are returned; the report derives the
+    ratios from them (``profile_ratios``).
     """
     import tensorflow as tf
 
+    from vaezoo.models.base import trunk_precision
+
     batch_size, steps, rounds = 128, 50, args.rounds
     image_shape = tuple(x_train.shape[1:])
-    xb = tf.constant(x_train[:batch_size])
-    model = build_vaezoo("mlp", image_shape, {})
-    bf16 = build_vaezoo("mlp", image_shape, {}, bf16_hidden=True)
+    xb = tf.Variable(x_train[:batch_size])
+    models = {p: build_vaezoo("mlp", image_shape, {}, precision=p)
+              for p in ("float32", "mixed_bfloat16")}
     reference = build_reference(image_shape)
-    for m in (model, bf16, reference):
+    for m in (*models.values(), reference):
         m.fit(x_train[:batch_size * 4], batch_size=batch_size, epochs=1, verbose=0)
-    variables = model.trainable_variables
+    variables = models["float32"].trainable_variables
     zeros = [tf.zeros_like(v) for v in variables]
 
     def loop(body):
@@ -540,33 +546,38 @@ def bench_step_profile(args, x_train):
         def run():
             total = tf.constant(0.0)
             for _ in range(steps):
-                total += body()
+                total += body(xb + total * 0)
             return total
         return lambda: run().numpy()
 
-    def forward(m=model):
-        x, y = m.preprocess(xb, training=True)
-        return m.compute_objective(x, y, training=True)[0]
+    def forward(m):
+        def body(x):
+            with trunk_precision(m, m.training_precision):  # as train_step does
+                x, y = m.preprocess(x, training=True)
+                return m.compute_objective(x, y, training=True)[0]
+        return body
 
-    def gradients(m=model):
-        with tf.GradientTape() as tape:
-            loss = forward(m)
-        grads = tape.gradient(loss, m.trainable_variables)
-        return tf.add_n([tf.reduce_sum(g) for g in grads]) * 0 + loss
+    def gradients(m):
+        def body(x):
+            with tf.GradientTape() as tape:
+                loss = forward(m)(x)
+            grads = tape.gradient(loss, m.trainable_variables)
+            return tf.add_n([tf.reduce_sum(g) for g in grads]) * 0 + loss
+        return body
 
-    def update():
-        model.optimizer.apply_gradients(zip(zeros, variables))
+    def update(x):
+        models["float32"].optimizer.apply_gradients(zip(zeros, variables))
         return tf.constant(0.0)
 
     def whole(m):
-        return lambda: tf.add_n([tf.cast(v, tf.float32) for v in m.train_step(xb).values()])
+        return lambda x: tf.add_n([tf.cast(v, tf.float32) for v in m.train_step(x).values()])
 
-    pieces = {"vaezoo forward (loss)": forward, "vaezoo forward + backward": gradients,
-              "vaezoo optimizer update (FusedAdam)": update,
-              "vaezoo train_step": whole(model),
-              "vaezoo forward + backward, precision='mixed_bfloat16'": lambda: gradients(bf16),
-              "vaezoo train_step, precision='mixed_bfloat16'": whole(bf16),
-              "reference train_step": whole(reference)}
+    pieces = {"vaezoo optimizer update (FusedAdam)": update}
+    for p, m in models.items():
+        pieces.update({f"vaezoo forward (loss), {p}": forward(m),
+                       f"vaezoo forward + backward, {p}": gradients(m),
+                       f"vaezoo train_step, {p}": whole(m)})
+    pieces["reference train_step"] = whole(reference)
     result = {"batch_size": batch_size, "steps_per_timing": steps, "rounds": rounds,
               "ms_per_step": {name: _ms_per_step(loop(body), steps, rounds)
                               for name, body in pieces.items()},
@@ -579,20 +590,23 @@ def bench_step_profile(args, x_train):
 def profile_ratios(profile):
     """The bounds read off a step profile (milliseconds per step):
 
-    * ``parts_ms``: vaezoo's forward + backward + optimizer update, nothing else;
+    * ``parts_ms``: vaezoo's float32 forward + backward + optimizer update, nothing else;
     * ``floor_ms``: the float32 matrix products alone + the optimizer update;
-    * the reference's ``train_step`` over vaezoo's, over ``parts_ms`` and over
-      ``floor_ms``: what a float32 step of this model could gain over it here;
+    * the reference's ``train_step`` over vaezoo's (float32 and mixed_bfloat16),
+      over ``parts_ms`` and over ``floor_ms``: what a float32 step of this model
+      could gain over it here;
     * bfloat16 over float32 speed of the matrix products alone.
     """
     ms = profile["ms_per_step"]
     update = ms["vaezoo optimizer update (FusedAdam)"]
     float32, bfloat16 = profile["matmul"]
-    parts = ms["vaezoo forward + backward"] + update
+    parts = ms["vaezoo forward + backward, float32"] + update
     floor = float32["ms_per_step"] + update
     reference = ms["reference train_step"]
     return {"parts_ms": parts, "floor_ms": floor,
-            "reference_over_vaezoo_step": reference / ms["vaezoo train_step"],
+            "reference_over_vaezoo_step": reference / ms["vaezoo train_step, float32"],
+            "reference_over_vaezoo_bf16_step":
+                reference / ms["vaezoo train_step, mixed_bfloat16"],
             "reference_over_parts": reference / parts, "reference_over_floor": reference / floor,
             "bfloat16_matmul_speedup": bfloat16["gflops_per_s"] / float32["gflops_per_s"]}
 
@@ -699,7 +713,9 @@ def write_markdown(path, res):
                      f"{row['flops_per_image'] / 1e6:.2f} MFLOP per image per training step "
                      f"(matmul/conv, forward + backward, from the traced graph); vaezoo defaults "
                      f"here: jit_compile={row['jit_compile']}, "
-                     f"steps_per_execution={row['steps_per_execution']}."
+                     f"steps_per_execution={row['steps_per_execution']}"
+                     + (f", precision={row['precision']} ('auto')" if "precision" in row else "")
+                     + "."
                      + (f" Run of {row['run']['date']} UTC, load average (1 min) "
                         f"{row['run']['load_average_1min'][0]:.1f} at start, "
                         f"{row['run']['load_average_1min'][1]:.1f} at end: "
@@ -756,8 +772,10 @@ def write_markdown(path, res):
                   f"({m['gflops_per_s']:.0f} GFLOP/s) | {m['ms_per_step']:.2f} |"
                   for m in sp["matmul"]]
         r = profile_ratios(sp)
-        lines += ["", f"The reference's step takes {r['reference_over_vaezoo_step']:.2f}x "
-                  f"vaezoo's whole train_step, {r['reference_over_parts']:.2f}x "
+        lines += ["", f"The reference's step takes {r['reference_over_vaezoo_bf16_step']:.2f}x "
+                  f"vaezoo's whole mixed_bfloat16 train_step (the default here). "
+                  f"It takes {r['reference_over_vaezoo_step']:.2f}x "
+                  f"vaezoo's whole float32 train_step, {r['reference_over_parts']:.2f}x "
                   f"vaezoo's forward + backward + optimizer update alone ({r['parts_ms']:.2f} "
                   f"ms, nothing else in the step), and {r['reference_over_floor']:.2f}x the "
                   f"bare float32 matrix products + update ({r['floor_ms']:.2f} ms): "

@@ -7,6 +7,7 @@ import pytest
 
 import vaezoo
 from vaezoo import evaluation, hardware
+from vaezoo.models.base import trunk_layers
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +24,7 @@ def trained():
 
 def test_bfloat16_decoder_matches_float32(trained):
     model, x = trained
-    encoder, decoder = evaluation._trunk_layers(model)
+    encoder, decoder = trunk_layers(model)
     before = [layer.dtype_policy.name for layer in encoder + decoder]
     fp32 = evaluation.log_likelihood(model, x, num_samples=200, progress=False,
                                      precision="float32", return_per_example=True)

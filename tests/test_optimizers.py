@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 import vaezoo
+from vaezoo.models.base import trunk_layers, trunk_precision
 from vaezoo.optimizers import FusedAdam
 
 
@@ -65,50 +66,73 @@ def test_compile_and_config_default_to_fused_adam():
     assert type(opt) is FusedAdam
 
 
-def test_mixed_bfloat16_trunks_keep_float32_outputs():
+def _matmul_dtypes(model, batch):
+    """The dtypes of the matrix products in the traced training step."""
+    fn = tf.function(model.train_step).get_concrete_function(
+        tf.TensorSpec((batch,) + model.image_shape, tf.float32))
+    return {op.get_attr("T").name for op in fn.graph.get_operations()
+            if op.type == "MatMul"}
+
+
+def test_mixed_bfloat16_is_the_training_steps_precision_only():
     x = np.random.default_rng(0).integers(0, 2, (32, 6, 6, 1)).astype("float32")
     model = vaezoo.MLPVAE(latent_dim=3, hidden_units=(16, 16), image_shape=(6, 6, 1),
                           binarization=None)
     model.compile(precision="mixed_bfloat16", steps_per_execution=1)
-    from vaezoo.models.base import kernel_layers
-    trunks = kernel_layers(model.encoder) + [model.posterior_head] + kernel_layers(model.decoder)
-    assert all(layer.dtype_policy.name == "mixed_bfloat16" for layer in trunks)
-    assert all(v.dtype == "float32" for v in model.trainable_variables)
+    assert model.training_precision == "mixed_bfloat16"
+    # Every product of the step in bfloat16 (the encoder's, the posterior head's, the
+    # decoder's, forward and backward); the variables stay float32.
+    assert _matmul_dtypes(model, 16) == {"bfloat16"}
     history = model.fit(x, batch_size=16, epochs=2, verbose=0)
     assert np.all(np.isfinite(history.history["loss"]))
+    assert all(v.dtype == "float32" for v in model.trainable_variables)
+    # Outside the step everything is float32: the policies were put back.
+    encoder, decoder = trunk_layers(model)
+    assert {layer.dtype_policy.name for layer in encoder + decoder} == {"float32"}
     assert model.decode(np.zeros((2, 3), "float32")).distribution.logits.dtype == tf.float32
     q = model.encode(x[:2])
     assert q.mean().dtype == tf.float32 and q.stddev().dtype == tf.float32
-    model.compile(precision="float32")          # back to float32 everywhere
-    assert all(layer.dtype_policy.name == "float32" for layer in trunks)
+    model.compile(precision="float32")
+    assert _matmul_dtypes(model, 16) == {"float32"}
     with pytest.raises(ValueError, match="mixed_bfloat16"):
         model.compile(precision="bf16")
 
 
-def test_precision_set_before_build_applies_at_build():
+def test_trunk_precision_sets_and_restores_policies():
+    model = vaezoo.MLPVAE(latent_dim=3, hidden_units=(16,), image_shape=(6, 6, 1))
+    encoder, decoder = trunk_layers(model)
+    with trunk_precision(model, "float32", "mixed_bfloat16"):
+        assert {layer.dtype_policy.name for layer in encoder} == {"float32"}
+        assert {layer.dtype_policy.name for layer in decoder} == {"mixed_bfloat16"}
+        # bfloat16 products inside, float32 parameters out
+        assert model.decode(np.zeros((2, 3), "float32")).distribution.logits.dtype == tf.float32
+    assert {layer.dtype_policy.name for layer in encoder + decoder} == {"float32"}
+    with pytest.raises(ValueError, match="precision must be one of 'float32', 'mixed_bfloat16'"):
+        trunk_precision(model, "auto")
+
+
+def test_precision_given_before_build_applies_to_the_step():
     unbuilt = vaezoo.MLPVAE(latent_dim=3, hidden_units=(16,), binarization=None)
     unbuilt.compile(precision="mixed_bfloat16", steps_per_execution=1)
     x = np.random.default_rng(0).integers(0, 2, (16, 6, 6, 1)).astype("float32")
     unbuilt.fit(x, batch_size=8, epochs=1, verbose=0)
-    from vaezoo.models.base import kernel_layers
-    assert {layer.dtype_policy.name for layer in kernel_layers(unbuilt.decoder)} == {
-        "mixed_bfloat16"}
+    assert _matmul_dtypes(unbuilt, 8) == {"bfloat16"}
 
 
 def test_auto_precision_follows_the_hardware(monkeypatch):
     from vaezoo import hardware
-    from vaezoo.models.base import kernel_layers, resolve_precision
+    from vaezoo.models.base import resolve_precision
     monkeypatch.setattr(hardware, "accelerator_present", lambda: False)
     monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: True)
     assert resolve_precision("auto") == "mixed_bfloat16"
     model = vaezoo.MLPVAE(latent_dim=3, hidden_units=(16,), image_shape=(6, 6, 1))
     model.compile()                               # the default is "auto"
-    assert kernel_layers(model.decoder)[-1].dtype_policy.name == "mixed_bfloat16"
+    assert model.training_precision == "mixed_bfloat16"
     assert model.get_compile_config()["precision"] == "auto"  # resolved again on load
     monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: False)
     assert resolve_precision("auto") == "float32"
     model.compile()
-    assert kernel_layers(model.decoder)[-1].dtype_policy.name == "float32"
+    assert model.training_precision == "float32"
     monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: True)
     monkeypatch.setattr(hardware, "accelerator_present", lambda: True)
     assert resolve_precision("auto") == "float32"     # GPUs and TPUs: not measured here

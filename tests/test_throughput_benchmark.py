@@ -29,9 +29,11 @@ def test_bare_matmul_chain_does_the_training_steps_matmul_work():
 
 def _profile():
     return {"batch_size": 128, "steps_per_timing": 50, "rounds": 3,
-            "ms_per_step": {"vaezoo forward + backward": 5.5,
+            "ms_per_step": {"vaezoo forward + backward, float32": 5.5,
                             "vaezoo optimizer update (FusedAdam)": 0.75,
-                            "vaezoo train_step": 8.0, "reference train_step": 10.0},
+                            "vaezoo train_step, float32": 8.0,
+                            "vaezoo train_step, mixed_bfloat16": 6.25,
+                            "reference train_step": 10.0},
             "matmul": [{"dtype": "float32", "ms_per_step": 5.45, "gflops_per_s": 171.0},
                        {"dtype": "bfloat16", "ms_per_step": 4.4, "gflops_per_s": 214.0}]}
 
@@ -64,6 +66,7 @@ def test_merging_a_merged_report_keeps_each_sections_command(tmp_path):
     assert "Command (memory): `python throughput.py --only-memory`" in report
     assert "## Where an MLP training step's time goes (batch 128" in report
     assert "| the step's matrix products alone, bfloat16 (214 GFLOP/s) | 4.40 |" in report
-    assert ("The reference's step takes 1.25x vaezoo's whole train_step, 1.60x vaezoo's "
-            "forward + backward + optimizer update alone (6.25 ms" in report)
+    assert ("The reference's step takes 1.60x vaezoo's whole mixed_bfloat16 train_step "
+            "(the default here). It takes 1.25x vaezoo's whole float32 train_step, 1.60x "
+            "vaezoo's forward + backward + optimizer update alone (6.25 ms" in report)
     assert "and 1.61x the bare float32 matrix products + update (6.20 ms)" in report

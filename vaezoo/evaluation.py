@@ -282,40 +282,25 @@ def resolve_precision(precision):
     return precision
 
 
-def _trunk_layers(model):
-    """(encoder and posterior-head layers, decoder layers) with a kernel; empty
-    lists for a model without them."""
-    from vaezoo.models.base import kernel_layers
-    encoder = getattr(model, "encoder", None)
-    head = getattr(model, "posterior_head", None)
-    decoder = getattr(model, "decoder", None)
-    return ((kernel_layers(encoder) if encoder is not None else []) + ([head] if head is not None else []),
-            kernel_layers(decoder) if decoder is not None else [])
-
-
 class _decoder_policy:
     """While active (trace time only), the decoder's layers compute in the
     estimate's precision and the encoder's in float32, whatever precision the
-    model was trained in (``VAE.compile(precision=...)``)."""
+    model trains in. Holds the model weakly (the compiled steps are cached per
+    model)."""
 
     def __init__(self, model_ref, precision):
         self._model_ref = model_ref
-        self._policy = "mixed_bfloat16" if precision == "bfloat16" else "float32"
-        self._saved = []
+        self._decoder = "mixed_bfloat16" if precision == "bfloat16" else "float32"
+        self._active = None
 
     def __enter__(self):
-        encoder, decoder = _trunk_layers(self._model_ref())
-        for layers, policy in ((encoder, "float32"), (decoder, self._policy)):
-            for layer in layers:
-                self._saved.append((layer, layer.dtype_policy))
-                layer.dtype_policy = policy
-        return self
+        from vaezoo.models.base import trunk_precision
+        self._active = trunk_precision(self._model_ref(), "float32", self._decoder)
+        return self._active.__enter__()
 
     def __exit__(self, *exc):
-        for layer, policy in self._saved:
-            layer.dtype_policy = policy
-        self._saved = []
-        return False
+        active, self._active = self._active, None
+        return active.__exit__(*exc)
 
 
 class _Compiled:

@@ -114,21 +114,50 @@ def resolve_precision(precision):
     return precision
 
 
-def set_trunk_precision(model, precision):
-    """Sets the compute dtype of the encoder, the posterior head and the decoder.
+def trunk_layers(model):
+    """(the encoder's and posterior head's layers, the decoder's layers) with a
+    kernel; empty lists for parts a model does not have (or has not built)."""
+    encoder = getattr(model, "encoder", None)
+    head = getattr(model, "posterior_head", None)
+    decoder = getattr(model, "decoder", None)
+    return ((kernel_layers(encoder) if encoder is not None else [])
+            + ([head] if head is not None else []),
+            kernel_layers(decoder) if decoder is not None else [])
 
-    ``"mixed_bfloat16"``: every layer with a kernel in those three multiplies in
-    bfloat16 with float32 weights (Keras' mixed policy: the float32 variables
-    are cast to bfloat16 for the product, and their gradients come back in
-    float32 for the optimizer). The layers' outputs, i.e. the posterior's and
-    the likelihood's parameters, are cast back to float32 (``_float32``), so
-    every density, sample, KL term and the loss are float32. ``"float32"``
-    undoes it.
+
+class trunk_precision:
+    """While active, the encoder and posterior head compute in ``encoder`` and the
+    decoder in ``decoder`` (Keras dtype policies); the policies are put back on exit.
+
+    ``"mixed_bfloat16"``: a layer multiplies in bfloat16 with float32 weights
+    (the float32 variables are cast to bfloat16 for the product, and their
+    gradients come back in float32 for the optimizer). The layers' outputs, the
+    posterior's and the likelihood's parameters, are cast back to float32
+    (``_float32``), so every density, sample, KL term and loss is float32.
+    Entered while a step is traced, it sets the precision of that step alone:
+    ``train_step`` uses the precision given to ``compile``, and
+    ``evaluation.log_likelihood`` its own.
     """
-    _check_precision(precision, resolved=True)
-    for layer in (kernel_layers(model.encoder) + [model.posterior_head]
-                  + kernel_layers(model.decoder)):
-        layer.dtype_policy = precision
+
+    def __init__(self, model, encoder="float32", decoder=None):
+        _check_precision(encoder, resolved=True)
+        self._model, self._encoder, self._decoder = model, encoder, decoder or encoder
+        _check_precision(self._decoder, resolved=True)
+        self._saved = []
+
+    def __enter__(self):
+        encoder, decoder = trunk_layers(self._model)
+        for layers, policy in ((encoder, self._encoder), (decoder, self._decoder)):
+            for layer in layers:
+                self._saved.append((layer, layer.dtype_policy))
+                layer.dtype_policy = policy
+        return self
+
+    def __exit__(self, *exc):
+        for layer, policy in self._saved:
+            layer.dtype_policy = policy
+        self._saved = []
+        return False
 
 
 def _float32(params):
@@ -250,8 +279,6 @@ class VAE(keras.Model):
         self.likelihood_layer.build(image_shape)
         if not self.prior_layer.built:
             self.prior_layer.build(image_shape)  # image-space priors (VampPrior) need it
-        if getattr(self, "_vaezoo_precision", "float32") != "float32":  # compiled before it was built
-            set_trunk_precision(self, self._vaezoo_precision)
         self.built = True
 
     def _encoder_input_shape(self, image_shape):
@@ -491,19 +518,19 @@ class VAE(keras.Model):
           precision: ``"auto"`` (default), ``"float32"`` or ``"mixed_bfloat16"``.
             ``"mixed_bfloat16"``: the encoder, posterior head and decoder multiply
             in bfloat16 with float32 weights; the distributions' parameters,
-            densities and loss stay float32 (see ``set_trunk_precision``).
+            densities and loss stay float32 (see ``trunk_precision``). It is the
+            precision of the training step only: ``encode``, ``decode``,
+            ``evaluate``, ``predict`` and ``evaluation`` compute in float32
+            (``log_likelihood`` has its own ``precision``).
             ``"auto"`` picks it where it pays: on a CPU-only machine whose CPU
             has bfloat16 dot products (AVX512-BF16, AMX), where the MLP VAE's
             training step ran about 1.35x faster with it and its test
             log-likelihood stayed within 0.1 nats of float32 training
             (``benchmarks/throughput.py``, ``benchmarks/likelihood.py``); float32
-            elsewhere, GPUs and TPUs included (not measured). An unbuilt model
-            gets it when it is built.
+            elsewhere, GPUs and TPUs included (not measured).
           **kwargs: any other ``keras.Model.compile`` argument.
         """
         self._vaezoo_precision = resolve_precision(precision)
-        if self.image_shape is not None:
-            set_trunk_precision(self, self._vaezoo_precision)
         # What get_compile_config saves: the arguments as given ("auto" stays "auto", so a
         # model saved on a CPU and loaded next to a GPU gets the GPU's defaults).
         compile_args = {"jit_compile": jit_compile, "steps_per_execution": steps_per_execution,
@@ -540,7 +567,17 @@ class VAE(keras.Model):
         if self.built:
             self.optimizer.build(self.trainable_variables)  # so its saved state can load
 
+    @property
+    def training_precision(self):
+        """The precision of ``train_step``, as ``compile`` resolved it ("float32"
+        before ``compile``)."""
+        return getattr(self, "_vaezoo_precision", "float32")
+
     def train_step(self, data):
+        with trunk_precision(self, self.training_precision):
+            return self._train_step(data)
+
+    def _train_step(self, data):
         x, y = self.preprocess(data, training=True)
         with tf.GradientTape() as tape:
             loss, t = self.compute_objective(x, y, training=True)
