@@ -310,6 +310,33 @@ def seed_groups(results):
     return out
 
 
+def precision_pairs(groups):
+    """Seed groups that differ only in training precision, matched seed by seed: the
+    mean paired difference (other precision - float32) and its standard error over seeds."""
+    by_key = {}
+    for g in groups:
+        key = (g["config"], g["epochs"], g["train_examples"], g["K"], g["examples"])
+        by_key.setdefault(key, {})[g["train_precision"]] = g
+    out = []
+    for key, per in sorted(by_key.items(), key=str):
+        base = per.get("float32")
+        for tp, g in sorted(per.items()):
+            if base is None or tp == "float32":
+                continue
+            want = dict(zip(base["seeds"], base["values"]))
+            seeds = [s for s in g["seeds"] if s in want]
+            if len(seeds) < 2:
+                continue
+            got = dict(zip(g["seeds"], g["values"]))
+            diff = np.array([got[s] - want[s] for s in seeds])
+            out.append({"config": key[0], "epochs": key[1], "train_examples": key[2],
+                        "K": key[3], "examples": key[4], "train_precision": tp,
+                        "seeds": seeds, "differences": diff.tolist(),
+                        "mean": float(diff.mean()),
+                        "stderr": float(diff.std(ddof=1) / np.sqrt(len(diff)))})
+    return out
+
+
 def _fmt(x, digits=2):
     return "—" if x is None else f"{x:.{digits}f}"
 
@@ -373,6 +400,21 @@ def markdown(results, comparisons):
                          f"| {g['examples']} | {', '.join(map(str, g['seeds']))} "
                          f"| {', '.join(f'{v:.2f}' for v in g['values'])} | {g['mean']:.2f} "
                          f"| {g['sd']:.2f} |")
+    pairs = precision_pairs(groups)
+    if pairs:
+        lines += ["", "## Training precision against float32, seed by seed", "",
+                  "Each seed trains once per precision (same initialization seed, data order "
+                  "and test set); the difference is in test log p(x), both estimated in the "
+                  "same decoder precision.", "",
+                  "| config | train examples x epochs | training precision | K | test examples "
+                  "| seeds | difference per seed (nats) | mean ± stderr over seeds |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for c in pairs:
+            lines.append(f"| `{c['config']}` | {c['train_examples']} x {c['epochs']} "
+                         f"| {c['train_precision']} | {c['K']} | {c['examples']} "
+                         f"| {', '.join(map(str, c['seeds']))} "
+                         f"| {', '.join(f'{v:+.2f}' for v in c['differences'])} "
+                         f"| {c['mean']:+.2f} ± {c['stderr']:.2f} |")
     lines += ["", "Commands:", ""]
     for cmd in sorted({r["command"] for r in results.values()}):
         lines.append(f"    {cmd}")
