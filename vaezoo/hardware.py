@@ -2,7 +2,7 @@
 
 import tensorflow as tf
 
-__all__ = ["accelerator_present", "cpu_has_bf16"]
+__all__ = ["accelerator_present", "bf16_pays", "cpu_has_bf16"]
 
 
 def accelerator_present():

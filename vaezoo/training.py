@@ -738,7 +738,7 @@ def _final_metrics(model, cfg, train_raw, test_raw, history, train_time, verbose
         "test": test,
         "history": history,
         "train_time_s": train_time,
-        "training_precision": getattr(model, "training_precision", "float32"),
+        "training_precision": model.training_precision,
         "eval_time_s": time.perf_counter() - started,
         "deterministic": bool(cfg["training"].get("deterministic")),
         "parameters": int(model.count_params()),

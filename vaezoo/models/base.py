@@ -526,9 +526,9 @@ class VAE(keras.Model):
             has bfloat16 dot products (AVX512-BF16, AMX), where the MLP VAE's
             training step ran 1.33x faster with it and its test
             log-likelihood moved by -0.01 +- 0.08 nats against float32 training
-            (10 seeds)
-            (``benchmarks/throughput.py``, ``benchmarks/likelihood.py``); float32
-            elsewhere, GPUs and TPUs included (not measured).
+            over 10 seeds (``benchmarks/throughput.py``,
+            ``benchmarks/likelihood.py``); float32 elsewhere, GPUs and TPUs
+            included (not measured).
           **kwargs: any other ``keras.Model.compile`` argument.
         """
         self._vaezoo_precision = resolve_precision(precision)
