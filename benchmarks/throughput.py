@@ -46,6 +46,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import resource
 import statistics
 import subprocess
@@ -262,6 +263,12 @@ def _summary(rates):
             "rounds": [round(r, 1) for r in rates]}
 
 
+def _variant_precision(name):
+    """The precision a training row names ("vaezoo precision='float32'"), else "auto"."""
+    match = re.search(r"precision='(\w+)'", name)
+    return match.group(1) if match else "auto"
+
+
 def bench_training(args, strategy, x_train, device):
     image_shape = tuple(x_train.shape[1:])
     results = []
@@ -272,21 +279,22 @@ def bench_training(args, strategy, x_train, device):
             x = x_train[:n]
             jit = {} if args.jit is None else {"jit_compile": args.jit}
             variants = {"vaezoo (defaults)": dict(**jit)}
-            if family == "mlp" and not args.quick:
+            if family == "mlp" and not (args.quick or args.no_variants):
                 variants.update({
                     "vaezoo steps_per_execution=1": dict(steps_per_execution=1, **jit),
                     "vaezoo jit_compile=True": dict(jit_compile=True),
                     "vaezoo with keras.optimizers.Adam (unfused update)": dict(**jit),
                     "vaezoo precision='float32'": dict(**jit),
                 })
+            elif not (args.quick or args.no_variants):  # "auto" is float32 for the other families: what bf16 gives
+                variants["vaezoo precision='mixed_bfloat16'"] = dict(**jit)
             models = {}
             with strategy.scope():
                 if family == "mlp":
                     models["reference (keras.io recipe)"] = build_reference(image_shape)
                 for name, kw in variants.items():
                     models[name] = build_vaezoo(family, image_shape, kw,
-                                                precision=("float32" if "'float32'" in name
-                                                           else "auto"),
+                                                precision=_variant_precision(name),
                                                 keras_adam="keras.optimizers.Adam" in name)
             fits = {name: (lambda m=m: m.fit(x, batch_size=batch_size, epochs=1, verbose=0,
                                               shuffle=True))
@@ -856,6 +864,9 @@ def parse_args(argv=None):
                         "matrix products (float32 and bfloat16)")
     p.add_argument("--skip", default="", help="comma list of: training,elbo,ll")
     p.add_argument("--quick", action="store_true", help="a small smoke run")
+    p.add_argument("--no-variants", action="store_true",
+                   help="training: time only the defaults (and the reference), so more "
+                        "rounds fit in the same time")
     p.add_argument("--out", default=RESULTS, help="path without extension for .json and .md")
     p.add_argument("--memory-probe", nargs=3, metavar=("KIND", "SIZE", "SAMPLES"),
                    help=argparse.SUPPRESS)

@@ -119,24 +119,32 @@ def test_precision_given_before_build_applies_to_the_step():
     assert _matmul_dtypes(unbuilt, 8) == {"bfloat16"}
 
 
-def test_auto_precision_follows_the_hardware(monkeypatch):
+def test_auto_precision_follows_the_hardware_and_the_family(monkeypatch):
     from vaezoo import hardware
     from vaezoo.models.base import resolve_precision
     monkeypatch.setattr(hardware, "accelerator_present", lambda: False)
     monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: True)
-    assert resolve_precision("auto") == "mixed_bfloat16"
+    assert resolve_precision("auto", vaezoo.MLPVAE) == "mixed_bfloat16"
     model = vaezoo.MLPVAE(latent_dim=3, hidden_units=(16,), image_shape=(6, 6, 1))
     model.compile()                               # the default is "auto"
     assert model.training_precision == "mixed_bfloat16"
     assert model.get_compile_config()["precision"] == "auto"  # resolved again on load
+    # Families whose likelihood was not measured in bfloat16 stay float32 unless asked.
+    for family in (vaezoo.ConvVAE, vaezoo.ConditionalVAE, vaezoo.SemiSupervisedVAE,
+                   vaezoo.HierarchicalVAE):
+        assert resolve_precision("auto", family) == "float32", family
+        assert resolve_precision("mixed_bfloat16", family) == "mixed_bfloat16"
+    conv = vaezoo.ConvVAE(latent_dim=2, image_shape=(8, 8, 1))
+    conv.compile()
+    assert conv.training_precision == "float32"
     monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: False)
-    assert resolve_precision("auto") == "float32"
+    assert resolve_precision("auto", vaezoo.MLPVAE) == "float32"
     model.compile()
     assert model.training_precision == "float32"
     monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: True)
     monkeypatch.setattr(hardware, "accelerator_present", lambda: True)
-    assert resolve_precision("auto") == "float32"     # GPUs and TPUs: not measured here
-    assert resolve_precision("float32") == "float32"
+    assert resolve_precision("auto", model) == "float32"  # GPUs and TPUs: not measured here
+    assert resolve_precision("float32", model) == "float32"
 
 
 def test_keras_file_keeps_compile_arguments_and_optimizer_state(tmp_path):

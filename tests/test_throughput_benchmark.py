@@ -70,3 +70,11 @@ def test_merging_a_merged_report_keeps_each_sections_command(tmp_path):
             "(the default here). It takes 1.25x vaezoo's whole float32 train_step, 1.60x "
             "vaezoo's forward + backward + optimizer update alone (6.25 ms" in report)
     assert "and 1.61x the bare float32 matrix products + update (6.20 ms)" in report
+
+
+def test_training_rows_are_built_in_the_precision_they_name():
+    throughput = _bench()
+    assert throughput._variant_precision("vaezoo precision='float32'") == "float32"
+    assert throughput._variant_precision("vaezoo precision='mixed_bfloat16'") == "mixed_bfloat16"
+    assert throughput._variant_precision("vaezoo (defaults)") == "auto"
+    assert throughput._variant_precision("vaezoo steps_per_execution=1") == "auto"

@@ -104,13 +104,15 @@ def _check_precision(precision, resolved=False):
                          f"{precision!r}")
 
 
-def resolve_precision(precision):
-    """``"auto"`` -> ``"mixed_bfloat16"`` where bfloat16 pays (a CPU-only machine with
-    bfloat16 dot-product instructions, ``hardware.bf16_pays``), else ``"float32"``;
-    other values are checked and returned."""
+def resolve_precision(precision, model):
+    """``"auto"`` -> ``"mixed_bfloat16"`` for a family measured in it
+    (``model.AUTO_BFLOAT16``) where bfloat16 pays (a CPU-only machine with bfloat16
+    dot-product instructions, ``hardware.bf16_pays``), else ``"float32"``; other
+    values are checked and returned. ``model`` is a VAE or a VAE class."""
     _check_precision(precision)
     if precision == "auto":
-        return "mixed_bfloat16" if hardware.bf16_pays() else "float32"
+        measured = getattr(model, "AUTO_BFLOAT16", False)
+        return "mixed_bfloat16" if measured and hardware.bf16_pays() else "float32"
     return precision
 
 
@@ -213,6 +215,11 @@ class VAE(keras.Model):
       >>> model.compile(optimizer="adam")
       >>> model.fit(tfds.load("fashion_mnist", split="train").batch(128), epochs=10)
     """
+
+    #: ``compile(precision="auto")`` trains this family in ``mixed_bfloat16`` where
+    #: bfloat16 pays. True only for families whose test log-likelihood was measured
+    #: against float32 training (``benchmarks/likelihood.py --train-precision``).
+    AUTO_BFLOAT16 = False
 
     is_conditional = False
 
@@ -522,16 +529,18 @@ class VAE(keras.Model):
             precision of the training step only: ``encode``, ``decode``,
             ``evaluate``, ``predict`` and ``evaluation`` compute in float32
             (``log_likelihood`` has its own ``precision``).
-            ``"auto"`` picks it where it pays: on a CPU-only machine whose CPU
+            ``"auto"`` picks it where it pays and was measured: for the families
+            with ``AUTO_BFLOAT16`` (the MLP VAE) on a CPU-only machine whose CPU
             has bfloat16 dot products (AVX512-BF16, AMX), where the MLP VAE's
             training step ran 1.33x faster with it and its test
             log-likelihood moved by -0.01 +- 0.08 nats against float32 training
             over 10 seeds (``benchmarks/throughput.py``,
-            ``benchmarks/likelihood.py``); float32 elsewhere, GPUs and TPUs
-            included (not measured).
+            ``benchmarks/likelihood.py``). float32 for the other families (their
+            likelihood in bfloat16 was not measured; ask for it explicitly) and
+            on other hardware, GPUs and TPUs included (not measured).
           **kwargs: any other ``keras.Model.compile`` argument.
         """
-        self._vaezoo_precision = resolve_precision(precision)
+        self._vaezoo_precision = resolve_precision(precision, self)
         # What get_compile_config saves: the arguments as given ("auto" stays "auto", so a
         # model saved on a CPU and loaded next to a GPU gets the GPU's defaults).
         compile_args = {"jit_compile": jit_compile, "steps_per_execution": steps_per_execution,
