@@ -834,6 +834,56 @@ def merge(paths, out):
     print(f"wrote {out}.json and {out}.md")
 
 
+def pool_training(paths, model="vaezoo (defaults)", family="mlp", batch_size=128):
+    """The per-round ratios to the reference of ``model`` in several runs, pooled.
+
+    Returns (markdown, summary). A run's rounds are pairs timed back to back, so
+    every round of every run is one sample of the ratio. The reference's speed is
+    bimodal under ``fit`` here, so the summary also gives the ratio over the
+    rounds where the reference ran at least 90% as fast as in its best round of
+    that run (its fast mode).
+    """
+    ref_name = "reference (keras.io recipe)"
+    rows, pooled, fast = [], [], []
+    for path in paths:
+        with open(path) as f:
+            run = json.load(f)
+        for row in run.get("training") or []:
+            models = row["models"]
+            if (row["family"], row["batch_size"]) != (family, batch_size) or \
+                    model not in models or ref_name not in models:
+                continue
+            ratios = models[model]["per_round_ratios"]
+            ref = models[ref_name]["rounds"]
+            quick = [r for r, v in zip(ratios, ref) if v >= 0.9 * max(ref)]
+            pooled += ratios
+            fast += quick
+            # a merged report keeps each training row's own run (see merge)
+            origin = row.get("run") or {"command": (run.get("commands") or {}).get(
+                "training", run["command"]), "date": run.get("date")}
+            rows.append((origin["command"], origin["date"], len(ratios),
+                         models[model]["ratio_to_reference"], statistics.median(ratios)))
+    if not pooled:
+        raise SystemExit(f"--pool: no {family} batch {batch_size} training rows with "
+                         f"{model!r} and the reference in {paths}")
+    summary = {"runs": len(rows), "rounds": len(pooled),
+               "median_per_round_ratio": statistics.median(pooled),
+               "rounds_reference_fast": len(fast),
+               "median_per_round_ratio_reference_fast": statistics.median(fast),
+               "min": min(pooled), "max": max(pooled)}
+    lines = [f"# {model} against the reference, {family} batch {batch_size}: runs pooled", "",
+             "| run (command) | date (UTC) | rounds | ratio of medians | median of per-round "
+             "ratios |", "|---|---|---|---|---|"]
+    lines += [f"| `{c}` | {d} | {n} | {a:.2f}x | {b:.2f}x |" for c, d, n, a, b in rows]
+    lines += ["", f"All {len(pooled)} rounds of the {len(rows)} runs: median per-round ratio "
+              f"**{summary['median_per_round_ratio']:.2f}x** (range {min(pooled):.2f}x to "
+              f"{max(pooled):.2f}x).  ",
+              f"The {len(fast)} rounds where the reference ran at least 90% as fast as in its "
+              f"best round of the run (its fast mode): median per-round ratio "
+              f"**{summary['median_per_round_ratio_reference_fast']:.2f}x**.", ""]
+    return "\n".join(lines), summary
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--strategy", default="default",
@@ -870,6 +920,9 @@ def parse_args(argv=None):
     p.add_argument("--out", default=RESULTS, help="path without extension for .json and .md")
     p.add_argument("--memory-probe", nargs=3, metavar=("KIND", "SIZE", "SAMPLES"),
                    help=argparse.SUPPRESS)
+    p.add_argument("--pool", nargs="+", metavar="JSON",
+                   help="pool the MLP batch-128 training rounds of several runs' JSON files "
+                        "into --out.md (the defaults' per-round ratios to the reference)")
     p.add_argument("--merge", nargs="+", metavar="JSON",
                    help="combine the sections of earlier runs' JSON files into --out "
                         "(each section keeps the command that measured it)")
@@ -889,6 +942,13 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.pool:
+        text, summary = pool_training(args.pool)
+        with open(args.out + ".md", "w") as f:
+            f.write(text)
+        print(text)
+        print(json.dumps(summary, indent=1))
+        return
     if args.merge:
         merge(args.merge, args.out)
         return

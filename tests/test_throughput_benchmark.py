@@ -78,3 +78,25 @@ def test_training_rows_are_built_in_the_precision_they_name():
     assert throughput._variant_precision("vaezoo precision='mixed_bfloat16'") == "mixed_bfloat16"
     assert throughput._variant_precision("vaezoo (defaults)") == "auto"
     assert throughput._variant_precision("vaezoo steps_per_execution=1") == "auto"
+
+
+def test_pooling_runs_takes_every_round_of_every_run(tmp_path):
+    throughput = _bench()
+
+    def run(path, ref, ratios, date):
+        rows = [{"family": "mlp", "batch_size": 128, "models": {
+            "reference (keras.io recipe)": {"rounds": ref},
+            "vaezoo (defaults)": {"per_round_ratios": ratios, "ratio_to_reference": 9.0}}},
+            {"family": "conv", "batch_size": 128, "models": {}}]      # not pooled
+        path.write_text(json.dumps({"command": f"cmd {date}", "date": date, "training": rows}))
+        return str(path)
+
+    a = run(tmp_path / "a.json", [100, 50, 95], [1.2, 2.4, 1.3], "d1")
+    b = run(tmp_path / "b.json", [80, 79], [1.5, 1.6], "d2")
+    text, summary = throughput.pool_training([a, b])
+    assert summary["rounds"] == 5 and summary["runs"] == 2
+    assert summary["median_per_round_ratio"] == 1.5
+    # fast mode: reference rounds >= 90% of that run's best (100, 95; 80, 79)
+    assert summary["rounds_reference_fast"] == 4
+    assert summary["median_per_round_ratio_reference_fast"] == (1.3 + 1.5) / 2
+    assert "`cmd d1`" in text and "**1.50x**" in text
