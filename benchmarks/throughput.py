@@ -738,7 +738,7 @@ def write_markdown(path, res):
             lines.append(f"| {name} | {s['median']:.0f} | {ratio} |")
     if res.get("log_likelihood"):
         ll = res["log_likelihood"]
-        lines += ["", "## Importance-sampled log-likelihood (MLP VAE)", "",
+        lines += ["", "## Importance-sampled log-likelihood", "",
                   f"{ll['examples']} test images x {ll['num_samples']} samples in "
                   f"{ll['seconds']:.1f} s: {ll['images_per_s']:.1f} images/s, "
                   f"{ll['decoder_samples_per_s']:.0f} decoder samples/s, "
