@@ -216,6 +216,10 @@ FAMILIES = {
 }
 
 
+#: The hand-written reference's row name in every report (and its JSON key).
+REFERENCE = "reference (keras.io recipe)"
+
+
 def build_vaezoo(family, image_shape, compile_kwargs, precision="auto", keras_adam=False):
     import keras
 
@@ -279,19 +283,20 @@ def bench_training(args, strategy, x_train, device):
             x = x_train[:n]
             jit = {} if args.jit is None else {"jit_compile": args.jit}
             variants = {"vaezoo (defaults)": dict(**jit)}
-            if family == "mlp" and not (args.quick or args.no_variants):
+            more = not (args.quick or args.no_variants)
+            if more and family == "mlp":
                 variants.update({
                     "vaezoo steps_per_execution=1": dict(steps_per_execution=1, **jit),
                     "vaezoo jit_compile=True": dict(jit_compile=True),
                     "vaezoo with keras.optimizers.Adam (unfused update)": dict(**jit),
                     "vaezoo precision='float32'": dict(**jit),
                 })
-            elif not (args.quick or args.no_variants):  # "auto" is float32 for the other families: what bf16 gives
+            elif more:  # "auto" is float32 for the other families: what bf16 gives them
                 variants["vaezoo precision='mixed_bfloat16'"] = dict(**jit)
             models = {}
             with strategy.scope():
                 if family == "mlp":
-                    models["reference (keras.io recipe)"] = build_reference(image_shape)
+                    models[REFERENCE] = build_reference(image_shape)
                 for name, kw in variants.items():
                     models[name] = build_vaezoo(family, image_shape, kw,
                                                 precision=_variant_precision(name),
@@ -305,7 +310,7 @@ def bench_training(args, strategy, x_train, device):
             print(f"training {family} batch {batch_size}: {len(models)} models x "
                   f"{args.rounds} rounds x {steps} steps", flush=True)
             rates = interleaved(fits, args.rounds, n)
-            ref_name = "reference (keras.io recipe)"
+            ref_name = REFERENCE
             main = models["vaezoo (defaults)"]
             print(json.dumps({k: [round(v) for v in r] for k, r in rates.items()}), flush=True)
             # FLOPs from fresh (untrained, unrun) copies of the models.
@@ -349,7 +354,7 @@ def bench_elbo(args, strategy, x_test, device):
     x = x_test[:n]
     batch = 500
     with strategy.scope():
-        models = {"reference (keras.io recipe)": build_reference(image_shape),
+        models = {REFERENCE: build_reference(image_shape),
                   "vaezoo (defaults)": build_vaezoo("mlp", image_shape, {})}
     runs = {name: (lambda m=m: m.evaluate(x, batch_size=batch, verbose=0))
             for name, m in models.items()}
@@ -360,7 +365,7 @@ def bench_elbo(args, strategy, x_test, device):
     rates = interleaved(runs, args.rounds, n)
     out = {"examples": n, "batch_size": batch,
            "models": {name: _summary(r) for name, r in rates.items()}}
-    ref = statistics.median(rates["reference (keras.io recipe)"])
+    ref = statistics.median(rates[REFERENCE])
     for name in ("vaezoo (defaults)", "vaezoo.evaluation.elbo"):
         out["models"][name]["ratio_to_reference"] = statistics.median(rates[name]) / ref
     print(json.dumps(out, indent=1), flush=True)
@@ -843,7 +848,7 @@ def pool_training(paths, model="vaezoo (defaults)", family="mlp", batch_size=128
     rounds where the reference ran at least 90% as fast as in its best round of
     that run (its fast mode).
     """
-    ref_name = "reference (keras.io recipe)"
+    ref_name = REFERENCE
     rows, pooled, fast = [], [], []
     for path in paths:
         with open(path) as f:
