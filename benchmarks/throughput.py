@@ -220,7 +220,8 @@ FAMILIES = {
 REFERENCE = "reference (keras.io recipe)"
 
 
-def build_vaezoo(family, image_shape, compile_kwargs, precision="auto", keras_adam=False):
+def build_vaezoo(family, image_shape, compile_kwargs, precision="auto", keras_adam=False,
+                 keras_pipeline=False):
     import keras
 
     import vaezoo
@@ -232,6 +233,8 @@ def build_vaezoo(family, image_shape, compile_kwargs, precision="auto", keras_ad
     # "adam" is vaezoo's default (FusedAdam); keras_adam=True measures Keras' own.
     model.compile(optimizer=keras.optimizers.Adam(1e-3) if keras_adam else "adam",
                   precision=precision, **compile_kwargs)
+    # keras_pipeline=True: arrays through Keras' own tf.data pipeline (vaezoo.pipeline off).
+    model.gather_arrays_in_step = not keras_pipeline
     return model
 
 
@@ -289,6 +292,8 @@ def bench_training(args, strategy, x_train, device):
                     "vaezoo steps_per_execution=1": dict(steps_per_execution=1, **jit),
                     "vaezoo jit_compile=True": dict(jit_compile=True),
                     "vaezoo with keras.optimizers.Adam (unfused update)": dict(**jit),
+                    "vaezoo with Keras' array pipeline (gather_arrays_in_step=False)":
+                        dict(**jit),
                     "vaezoo precision='float32'": dict(**jit),
                 })
             elif more:  # "auto" is float32 for the other families: what bf16 gives them
@@ -300,7 +305,8 @@ def bench_training(args, strategy, x_train, device):
                 for name, kw in variants.items():
                     models[name] = build_vaezoo(family, image_shape, kw,
                                                 precision=_variant_precision(name),
-                                                keras_adam="keras.optimizers.Adam" in name)
+                                                keras_adam="keras.optimizers.Adam" in name,
+                                                keras_pipeline="gather_arrays_in_step" in name)
             fits = {name: (lambda m=m: m.fit(x, batch_size=batch_size, epochs=1, verbose=0,
                                               shuffle=True))
                     for name, m in models.items()}

@@ -21,6 +21,8 @@ Subclasses only say how to build the two trunks (``_make_encoder`` and
 ``test_step``, sampling and saving live here once.
 """
 
+import inspect
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -29,6 +31,7 @@ from vaezoo import hardware
 from vaezoo import likelihoods as likelihoods_lib
 from vaezoo import objectives
 from vaezoo import optimizers
+from vaezoo import pipeline
 from vaezoo import posteriors as posteriors_lib
 from vaezoo import priors as priors_lib
 from vaezoo import validation
@@ -169,7 +172,12 @@ def _float32(params):
 
 
 def unpack_batch(data):
-    """(images, labels or None) from a dict {"image", "label"}, a tuple or a tensor."""
+    """(images, labels or None) from a dict {"image", "label"}, a tuple or a tensor.
+
+    (Or from an element of ``vaezoo.pipeline``: row numbers of in-memory arrays,
+    gathered here, inside the step.)
+    """
+    data = pipeline.gather(data)
     if isinstance(data, dict):
         if "image" not in data:
             raise ValueError(
@@ -631,9 +639,31 @@ class VAE(keras.Model):
     # ------------------------------------------------------------------ checked Keras entry points
     # Input checks run here, outside the compiled step (tf.debugging asserts are no-ops
     # under XLA); see vaezoo.validation.
+    #: ``fit`` on NumPy arrays feeds the train step row numbers and gathers the rows
+    #: inside it (``vaezoo.pipeline``: the same batches as Keras' array pipeline).
+    #: Set False on a model for Keras' own.
+    gather_arrays_in_step = True
+
     def fit(self, x=None, y=None, *args, **kwargs):
-        """``keras.Model.fit`` with the input checked first (see ``vaezoo.validation``)."""
-        return validation.checked_call(self, super().fit, "fit", x, y, *args, **kwargs)
+        """``keras.Model.fit`` with the input checked first (see ``vaezoo.validation``).
+
+        NumPy arrays run through ``vaezoo.pipeline`` (the same batches as Keras'
+        array pipeline, rows gathered inside the step) on a CPU-only machine
+        without a ``tf.distribute`` strategy, unless ``gather_arrays_in_step``
+        is False or an argument it does not cover is given (``sample_weight``,
+        ``class_weight``, ``steps_per_epoch``, ``shuffle="batch"``).
+        """
+        return validation.checked_call(self, self._fit, "fit", x, y, *args, **kwargs)
+
+    def _fit(self, x, y, *args, **kwargs):
+        kwargs = inspect.signature(keras.Model.fit).bind(self, x, y, *args, **kwargs).arguments
+        kwargs.pop("self")
+        x, y = kwargs.pop("x", None), kwargs.pop("y", None)
+        if (self.gather_arrays_in_step and not hardware.accelerator_present()
+                and not _under_strategy(self) and pipeline.covers(x, y, kwargs)):
+            x, kwargs = pipeline.fit_arguments(x, y, kwargs)
+            y = None
+        return super().fit(x, y, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         """``keras.Model.evaluate`` with the input checked first."""

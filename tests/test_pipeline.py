@@ -1,0 +1,170 @@
+"""``vaezoo.pipeline``: ``fit`` on NumPy arrays gathers the batch inside the step,
+with exactly the batches of Keras' own array pipeline (no timing here: see
+``benchmarks/throughput.py``)."""
+
+import itertools
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras
+import vaezoo
+from vaezoo import pipeline
+
+SMALL = {"latent_dim": 3, "hidden_units": (16,), "image_shape": (6, 6, 1), "seed": 0}
+
+
+def _images(n=50, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, size=(n, 6, 6, 1), dtype=np.uint8)
+
+
+@pytest.fixture
+def rows_datasets(monkeypatch):
+    """Counts the datasets ``fit`` builds with ``vaezoo.pipeline``."""
+    made = []
+    real = pipeline.rows_dataset
+
+    def counting(*args, **kwargs):
+        made.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "rows_dataset", counting)
+    return made
+
+
+def _pair(cls=vaezoo.MLPVAE, inputs=None, **kwargs):
+    """Two compiled models with the same weights: rows pipeline on, and Keras' own."""
+    inputs = tf.zeros((1, 6, 6, 1)) if inputs is None else inputs
+    models = []
+    for gather in (True, False):
+        model = cls(**{"likelihood": "bernoulli", "binarization": "static", **SMALL, **kwargs})
+        model.compile(optimizer="adam")
+        model.gather_arrays_in_step = gather
+        models.append(model)
+    models[0](inputs)
+    models[1](inputs)
+    models[1].set_weights(models[0].get_weights())
+    return models
+
+
+def _assert_same_training(a, b, history_a, history_b):
+    assert sorted(history_a.history) == sorted(history_b.history)
+    for key in history_a.history:
+        np.testing.assert_allclose(history_a.history[key], history_b.history[key],
+                                   rtol=1e-5, err_msg=key)
+    for u, v in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-6)
+
+
+def _epochs(ds, n):
+    return [[r.tolist() for r in (e[pipeline.ROWS].numpy() for e in ds)] for _ in range(n)]
+
+
+def test_an_epoch_is_every_row_once_in_batches_with_the_last_partial():
+    x = _images(50)
+    ds = pipeline.rows_dataset(x, batch_size=8, shuffle=False)
+    assert int(ds.cardinality()) == 7
+    (epoch,) = _epochs(ds, 1)
+    assert [len(b) for b in epoch] == [8] * 6 + [2]
+    assert list(itertools.chain(*epoch)) == list(range(50))
+    element = next(iter(ds))
+    np.testing.assert_array_equal(pipeline.gather(element), x[:8])
+
+
+def test_shuffle_draws_a_new_permutation_every_epoch():
+    ds = pipeline.rows_dataset(_images(50), batch_size=8, shuffle=True)
+    first, second = (list(itertools.chain(*e)) for e in _epochs(ds, 2))
+    assert sorted(first) == sorted(second) == list(range(50))
+    assert first != second and first != list(range(50))
+
+
+def test_labels_are_gathered_with_their_images():
+    x, y = _images(20), np.arange(20) % 7
+    images, labels = pipeline.gather(next(iter(pipeline.rows_dataset(x, y, batch_size=5,
+                                                                      shuffle=True))))
+    for image, label in zip(images.numpy(), labels.numpy()):
+        (i,) = np.flatnonzero((x == image).all(axis=(1, 2, 3)))[:1]
+        assert y[i] == label
+
+
+def test_float64_arrays_become_keras_float_type():
+    x = _images(4).astype(np.float64) / 255.0
+    element = next(iter(pipeline.rows_dataset(x, batch_size=4)))
+    assert element[pipeline.IMAGES].dtype == tf.float32
+
+
+def test_fit_on_arrays_trains_exactly_as_keras_array_pipeline(rows_datasets):
+    a, b = _pair()
+    x = _images(50)
+    kwargs = {"batch_size": 8, "epochs": 2, "shuffle": False, "validation_split": 0.2,
+              "verbose": 0}
+    history_a = a.fit(x, **kwargs)
+    assert len(rows_datasets) == 1          # the rows pipeline did run for `a`...
+    history_b = b.fit(x, **kwargs)
+    assert len(rows_datasets) == 1          # ...and not for `b`
+    assert "val_loss" in history_a.history
+    _assert_same_training(a, b, history_a, history_b)
+
+
+def test_fit_with_labels_trains_exactly_as_keras_array_pipeline(rows_datasets):
+    a, b = _pair(vaezoo.ConditionalVAE, (tf.zeros((1, 6, 6, 1)), tf.zeros([1], tf.int64)),
+                 num_classes=3)
+    x, y = _images(30), np.arange(30) % 3
+    history_a = a.fit(x, y, batch_size=7, epochs=1, shuffle=False, verbose=0)
+    history_b = b.fit(x, y, batch_size=7, epochs=1, shuffle=False, verbose=0)
+    assert len(rows_datasets) == 1
+    _assert_same_training(a, b, history_a, history_b)
+
+
+def test_positional_fit_arguments_reach_the_pipeline(rows_datasets):
+    a, _ = _pair()
+    history = a.fit(_images(24), None, 6, 2, 0)    # x, y, batch_size, epochs, verbose
+    assert rows_datasets == [{"batch_size": 6, "shuffle": True}]
+    assert len(history.history["loss"]) == 2
+    assert int(a.optimizer.iterations) == 2 * 4
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"sample_weight": np.ones(24)},
+    {"steps_per_epoch": 2},
+    {"shuffle": "batch"},
+])
+def test_arguments_the_pipeline_does_not_cover_go_to_keras(rows_datasets, kwargs):
+    a, _ = _pair()
+    a.fit(_images(24), batch_size=6, epochs=1, verbose=0, **kwargs)
+    assert rows_datasets == []
+
+
+def test_datasets_and_strategies_go_to_keras(rows_datasets):
+    a, _ = _pair()
+    a.fit(tf.data.Dataset.from_tensor_slices(_images(12)).batch(6), epochs=1, verbose=0)
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    with strategy.scope():
+        model = vaezoo.MLPVAE(likelihood="bernoulli", binarization="static", **SMALL)
+        model.compile(optimizer="adam")
+    model.fit(_images(12), batch_size=6, epochs=1, verbose=0)
+    assert rows_datasets == []
+
+
+def test_a_validation_split_leaving_nothing_is_a_clear_error():
+    a, _ = _pair()
+    with pytest.raises(ValueError, match="leaves an empty training or validation set"):
+        a.fit(_images(1), batch_size=2, validation_split=0.5, verbose=0)
+
+
+def test_bad_images_are_still_caught_before_the_pipeline():
+    a, _ = _pair()
+    with pytest.raises(ValueError, match="image"):
+        a.fit(np.zeros((10, 5, 5, 1), np.float32), batch_size=2, verbose=0)
+
+
+def test_epochs_differ_under_a_global_seed_and_the_seed_repeats_them():
+    def two_epochs():
+        keras.utils.set_random_seed(3)
+        ds = pipeline.rows_dataset(_images(50), batch_size=8, shuffle=True)
+        return [list(itertools.chain(*e)) for e in _epochs(ds, 2)]
+
+    first = two_epochs()
+    assert first[0] != first[1]
+    assert two_epochs() == first

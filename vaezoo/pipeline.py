@@ -1,0 +1,131 @@
+"""In-memory arrays given to ``fit``: batches of row numbers, rows gathered in the step.
+
+``keras.Model.fit(x_array, batch_size=B)`` builds a tf.data pipeline that
+copies every batch out of the array in a parallel ``map`` (its own threads,
+tuned by tf.data's autotuner) and hands the copy to the train step. On the
+2-core CPU of ``benchmarks/throughput.py`` those threads compete with the
+step's matrix products for the same two cores.
+
+For a NumPy array, ``VAE.fit`` gives Keras this pipeline instead: each element
+is the whole array (one tensor, passed by reference, never copied) and the
+row numbers of one batch; the train step gathers its rows itself
+(``tf.gather``, a single 400 KB copy for 128 Fashion-MNIST images). The
+batches are Keras' own:
+
+* ``batch_size`` rows per batch (Keras' default 32 when not given), the last
+  batch partial;
+* in order with ``shuffle=False``, else a fresh permutation every epoch;
+* ``validation_split=f`` holds out the last fraction f of the rows, taken
+  before shuffling, and validates on it with ``validation_batch_size`` (else
+  ``batch_size``), as Keras does.
+
+So the model sees the same data in the same batches; only where the copy
+happens moves. The tf.data autotuner is off for this pipeline (it has nothing
+to tune: no parallel map, one small prefetch).
+"""
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+#: Keys of a pipeline element (private: they never reach user code).
+ROWS, IMAGES, LABELS = "_vaezoo_rows", "_vaezoo_images", "_vaezoo_labels"
+
+#: ``fit`` arguments this pipeline does not cover: with any of them set, Keras' own runs.
+UNSUPPORTED = ("sample_weight", "class_weight", "steps_per_epoch")
+
+DEFAULT_BATCH_SIZE = 32  # keras.Model.fit's
+
+
+def _as_tensor(a):
+    """The array as a tensor, floats in Keras' float type (as Keras' adapter does)."""
+    a = np.asarray(a)
+    if np.issubdtype(a.dtype, np.floating):
+        import keras
+        a = a.astype(keras.config.floatx(), copy=False)
+    return tf.convert_to_tensor(a)
+
+
+def covers(x, y, kwargs):
+    """True when ``fit(x, y, **kwargs)`` can run on this pipeline.
+
+    That is: ``x`` is a non-empty NumPy array of a batch of images, ``y`` is
+    None or an array of the same length, none of ``UNSUPPORTED`` is given, and
+    ``shuffle`` is True or False (Keras' ``"batch"`` is left to Keras).
+    """
+    if not isinstance(x, np.ndarray) or x.ndim < 2 or len(x) == 0:
+        return False
+    if y is not None and not (isinstance(y, np.ndarray) and y.ndim >= 1 and len(y) == len(x)):
+        return False
+    if any(kwargs.get(k) is not None for k in UNSUPPORTED):
+        return False
+    return kwargs.get("shuffle", True) in (True, False)
+
+
+def rows_dataset(x, y=None, batch_size=DEFAULT_BATCH_SIZE, shuffle=True):
+    """A dataset of ``{ROWS: row numbers of one batch, IMAGES: x[, LABELS: y]}``.
+
+    Iterating it once is one epoch: ``ceil(len(x) / batch_size)`` batches,
+    which cover every row once (a new permutation per epoch when ``shuffle``).
+    """
+    n = len(x)
+    tables = {IMAGES: _as_tensor(x)}
+    if y is not None:
+        tables[LABELS] = _as_tensor(y)
+
+    rows = tf.data.Dataset.range(n)
+    if shuffle:
+        # A whole-data shuffle buffer, drawn anew each epoch, even under a global
+        # seed (``keras.utils.set_random_seed``), where a random op inside the
+        # pipeline would repeat its permutation on every new iterator.
+        rows = rows.shuffle(n, reshuffle_each_iteration=True)
+    rows = rows.batch(batch_size)
+    # The arrays ride along by reference with every batch (from_tensors + repeat,
+    # as Keras' adapter does), so nothing is captured into the pipeline's graph.
+    ds = tf.data.Dataset.zip(rows, tf.data.Dataset.from_tensors(tables).repeat())
+    ds = ds.map(lambda r, t: {ROWS: r, **t}).prefetch(2)
+    ds = ds.apply(tf.data.experimental.assert_cardinality(math.ceil(n / batch_size)))
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    options.experimental_optimization.apply_default_optimizations = False
+    return ds.with_options(options)
+
+
+def is_rows(data):
+    return isinstance(data, dict) and ROWS in data
+
+
+def gather(data):
+    """A pipeline element -> ``images`` or ``(images, labels)`` of its batch; else ``data``."""
+    if not is_rows(data):
+        return data
+    images = tf.gather(data[IMAGES], data[ROWS])
+    if LABELS not in data:
+        return images
+    return images, tf.gather(data[LABELS], data[ROWS])
+
+
+def fit_arguments(x, y, kwargs):
+    """``fit`` arguments for this pipeline from those given for the arrays.
+
+    Returns ``(dataset, kwargs)``: ``batch_size`` and ``shuffle`` go into the
+    dataset; ``validation_split`` becomes ``validation_data`` (the last rows).
+    """
+    kwargs = dict(kwargs)
+    batch_size = kwargs.pop("batch_size", None) or DEFAULT_BATCH_SIZE
+    shuffle = kwargs.pop("shuffle", True)
+    split = kwargs.pop("validation_split", 0.0) or 0.0
+    if split and kwargs.get("validation_data") is None:
+        if not 0.0 < split < 1.0:
+            raise ValueError(f"validation_split must be in (0, 1); got {split!r}")
+        at = math.floor(len(x) * (1.0 - split))
+        if at == 0:
+            raise ValueError(
+                f"validation_split={split} of {len(x)} rows leaves an empty training or "
+                f"validation set; give more rows or another split")
+        kwargs["validation_data"] = x[at:] if y is None else (x[at:], y[at:])
+        x, y = x[:at], (None if y is None else y[:at])
+    kwargs["validation_batch_size"] = kwargs.get("validation_batch_size") or batch_size
+    kwargs["shuffle"] = False  # the dataset shuffles; Keras would only warn that it cannot
+    return rows_dataset(x, y, batch_size=batch_size, shuffle=shuffle), kwargs
