@@ -100,3 +100,17 @@ def test_pooling_runs_takes_every_round_of_every_run(tmp_path):
     assert summary["rounds_reference_fast"] == 4
     assert summary["median_per_round_ratio_reference_fast"] == (1.3 + 1.5) / 2
     assert "`cmd d1`" in text and "**1.50x**" in text
+
+
+def test_iterator_modes_probe_times_every_way_each_round(tmp_path):
+    """benchmarks/iterator_modes.py runs end to end and records every round (real data)."""
+    spec = importlib.util.spec_from_file_location("iterator_modes", BENCH / "iterator_modes.py")
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    out = tmp_path / "modes"
+    probe.main(["--rounds", "2", "--steps", "32", "--out", str(out)])
+    result = json.loads(out.with_suffix(".json").read_text())
+    assert result["steps_per_round"] == 32
+    assert len(result["ms_per_step"]) == 3
+    assert all(len(v) == 2 and min(v) > 0 for v in result["ms_per_step"].values())
+    assert "one iterator for all rounds" in out.with_suffix(".md").read_text()
