@@ -8,7 +8,12 @@ seed 0), fed three ways, interleaved round by round:
   (tf.data's autotuner on, as in Keras' array pipeline), the old one deleted;
 * **fresh, autotuner off**: the same with ``Options.autotune.enabled = False``
   (as ``vaezoo.pipeline`` sets);
-* **one iterator for all rounds**: ``cached.repeat().prefetch(2)``, never deleted.
+* **one iterator for all rounds**: ``cached.repeat().prefetch(2)``, never deleted;
+
+and ``model.fit`` on the epoch pipeline of ``vaezoo train`` (``training._epoch_data``
+of the ``mlp_vae_fashion_mnist`` config: the cached training split, shuffled,
+batched, prefetched; a new dataset and iterator every epoch), autotuned and as
+vaezoo runs it, with the autotuner off (``vaezoo.pipeline.untuned``).
 
 On the 2-core CPU of the README, whole rounds of the first way were bimodal
 (about 7.5 or 11.4 ms per step); the other two were not. Writes
@@ -38,7 +43,7 @@ def main(argv=None):
     import tensorflow as tf
 
     import throughput
-    from vaezoo import data
+    from vaezoo import config, data, training
 
     batch = 128
     x, _ = data.load_arrays("fashion_mnist", "train", binarization="static", seed=0)
@@ -61,11 +66,28 @@ def main(argv=None):
             float(tf.nest.flatten(logs)[0])
         return epoch
 
+    cfg = config.load_config("mlp_vae_fashion_mnist")
+    split = data.load("fashion_mnist", "train", binarization="static", seed=0)
+    split = split.take(batch * args.steps).cache()  # --steps batches of 128, as above
+    autotuned = tf.data.Options()
+    autotuned.autotune.enabled = True
+
+    def cli_epoch(autotune):
+        def epoch():
+            ds = training._epoch_data(split, cfg, 0)
+            if autotune:
+                ds = ds.with_options(autotuned)
+            assert ds.options().autotune.enabled is autotune
+            model.fit(ds, epochs=1, verbose=0, shuffle=False)
+        return epoch
+
     ways = {
         "fresh iterator per round, autotuned": run(lambda: iter(cached.prefetch(2))),
         "fresh iterator per round, autotuner off": run(
             lambda: iter(cached.prefetch(2).with_options(no_autotune))),
         "one iterator for all rounds": run(lambda: shared),
+        "vaezoo train's epoch pipeline, autotuned": cli_epoch(True),
+        "vaezoo train's epoch pipeline, autotuner off (vaezoo's)": cli_epoch(False),
     }
     for epoch in ways.values():
         epoch()

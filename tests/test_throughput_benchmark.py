@@ -111,6 +111,6 @@ def test_iterator_modes_probe_times_every_way_each_round(tmp_path):
     probe.main(["--rounds", "2", "--steps", "32", "--out", str(out)])
     result = json.loads(out.with_suffix(".json").read_text())
     assert result["steps_per_round"] == 32
-    assert len(result["ms_per_step"]) == 3
+    assert len(result["ms_per_step"]) == 5
     assert all(len(v) == 2 and min(v) > 0 for v in result["ms_per_step"].values())
     assert "one iterator for all rounds" in out.with_suffix(".md").read_text()

@@ -5,7 +5,7 @@ copies every batch out of the array in a parallel ``map`` (its own threads,
 tuned by tf.data's autotuner) and hands the copy to the train step; each epoch
 gets a fresh iterator. On the 2-core CPU of ``benchmarks/throughput.py``, a
 fresh *autotuned* iterator per epoch put a third of the epochs of vaezoo's
-compiled train function at 11.45 ms per step instead of about 8.3; with the
+compiled train function at 11.45 ms per step instead of 7-9; with the
 autotuner off none were (``benchmarks/iterator_modes.py``).
 
 For a NumPy array, ``VAE.fit`` gives Keras this pipeline instead: each element
@@ -89,8 +89,19 @@ def rows_dataset(x, y=None, batch_size=DEFAULT_BATCH_SIZE, shuffle=True):
     ds = ds.map(lambda r, t: {ROWS: r, **t}).prefetch(2)
     ds = ds.apply(tf.data.experimental.assert_cardinality(math.ceil(n / batch_size)))
     options = tf.data.Options()
-    options.autotune.enabled = False
     options.experimental_optimization.apply_default_optimizations = False
+    return untuned(ds.with_options(options))
+
+
+def untuned(ds):
+    """``ds`` with tf.data's autotuner off (``AUTOTUNE`` sizes keep their defaults).
+
+    For pipelines iterated anew every epoch: on the 2-core CPU of the README, a
+    fresh autotuned iterator per epoch put a third of the epochs into a slow
+    mode (``benchmarks/iterator_modes.py``); with the autotuner off none were.
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
     return ds.with_options(options)
 
 

@@ -508,7 +508,8 @@ def _epoch_data(train, cfg, epoch, skip_batches=0):
         ds = ds.take(steps)
     if skip_batches:
         ds = ds.skip(skip_batches)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    from vaezoo import pipeline
+    return pipeline.untuned(ds.prefetch(tf.data.AUTOTUNE))  # a fresh iterator every epoch
 
 
 def _image_shape(dataset):
@@ -573,6 +574,7 @@ def train(config, out_dir, *, epochs=None, resume=True, strategy=None, verbose=1
     import tensorflow as tf
     keras = _import_keras()
     from vaezoo import config as config_lib
+    from vaezoo import pipeline
     from vaezoo import validation
 
     cfg = resolve_config(config)
@@ -657,7 +659,8 @@ def train(config, out_dir, *, epochs=None, resume=True, strategy=None, verbose=1
         if epoch == start_epoch and skip and running:
             fit_callbacks.append(_metric_restorer(running))
         data = _epoch_data(train_fit, cfg, epoch, skip if epoch == start_epoch else 0)
-        val = val_raw.batch(cfg["data"]["batch_size"]).prefetch(tf.data.AUTOTUNE)
+        val = pipeline.untuned(val_raw.batch(cfg["data"]["batch_size"]).prefetch(
+            tf.data.AUTOTUNE))
         if verbose:
             print(f"Epoch {epoch + 1}/{total_epochs}", flush=True)
         result = model.fit(data, validation_data=val, epochs=1, verbose=verbose, shuffle=False,
@@ -689,7 +692,8 @@ class _nullcontext:
 def _eval_batches(raw, cfg):
     import tensorflow as tf
     size = cfg["evaluation"].get("batch_size") or 500
-    return raw.batch(size).prefetch(tf.data.AUTOTUNE)
+    from vaezoo import pipeline
+    return pipeline.untuned(raw.batch(size).prefetch(tf.data.AUTOTUNE))
 
 
 def _final_metrics(model, cfg, train_raw, test_raw, history, train_time, verbose):
