@@ -43,7 +43,7 @@ def main(argv=None):
     import tensorflow as tf
 
     import throughput
-    from vaezoo import config, data, training
+    from vaezoo import config, data, pipeline, training
 
     batch = 128
     x, _ = data.load_arrays("fashion_mnist", "train", binarization="static", seed=0)
@@ -53,8 +53,6 @@ def main(argv=None):
     calls = args.steps // model.steps_per_execution
     cached = tf.data.Dataset.from_tensor_slices(x).batch(batch, drop_remainder=True).cache()
     list(cached)
-    no_autotune = tf.data.Options()
-    no_autotune.autotune.enabled = False
     train = model.make_train_function()
     shared = iter(cached.repeat().prefetch(2))
 
@@ -84,7 +82,7 @@ def main(argv=None):
     ways = {
         "fresh iterator per round, autotuned": run(lambda: iter(cached.prefetch(2))),
         "fresh iterator per round, autotuner off": run(
-            lambda: iter(cached.prefetch(2).with_options(no_autotune))),
+            lambda: iter(pipeline.untuned(cached.prefetch(2)))),
         "one iterator for all rounds": run(lambda: shared),
         "vaezoo train's epoch pipeline, autotuned": cli_epoch(True),
         "vaezoo train's epoch pipeline, autotuner off (vaezoo's)": cli_epoch(False),

@@ -316,7 +316,6 @@ def bench_training(args, strategy, x_train, device):
             print(f"training {family} batch {batch_size}: {len(models)} models x "
                   f"{args.rounds} rounds x {steps} steps", flush=True)
             rates = interleaved(fits, args.rounds, n)
-            ref_name = REFERENCE
             main = models["vaezoo (defaults)"]
             print(json.dumps({k: [round(v) for v in r] for k, r in rates.items()}), flush=True)
             # FLOPs from fresh (untrained, unrun) copies of the models.
@@ -327,19 +326,19 @@ def bench_training(args, strategy, x_train, device):
                    "jit_compile": bool(main.jit_compile),
                    "steps_per_execution": int(main.steps_per_execution),
                    "precision": main.training_precision, "models": {}}
-            if ref_name in models:
+            if REFERENCE in models:
                 rflops, _ = training_flops_per_image(build_reference(image_shape), batch_size,
                                                      image_shape, reference=True)
                 row["reference_flops_per_image"] = rflops
             for name, r in rates.items():
                 s = _summary(r)
                 s["flops_per_s"] = s["median"] * (row.get("reference_flops_per_image", flops)
-                                                  if name == ref_name else flops)
+                                                  if name == REFERENCE else flops)
                 if device.get("peak_flops"):
                     s["fraction_of_peak"] = s["flops_per_s"] / device["peak_flops"]
                 row["models"][name] = s
-            if ref_name in rates:
-                ref = rates[ref_name]
+            if REFERENCE in rates:
+                ref = rates[REFERENCE]
                 for name in variants:
                     row["models"][name]["ratio_to_reference"] = (
                         statistics.median(rates[name]) / statistics.median(ref))
@@ -854,7 +853,6 @@ def pool_training(paths, model="vaezoo (defaults)", family="mlp", batch_size=128
     rounds where the reference ran at least 90% as fast as in its best round of
     that run (its fast mode).
     """
-    ref_name = REFERENCE
     rows, pooled, fast = [], [], []
     for path in paths:
         with open(path) as f:
@@ -862,10 +860,10 @@ def pool_training(paths, model="vaezoo (defaults)", family="mlp", batch_size=128
         for row in run.get("training") or []:
             models = row["models"]
             if (row["family"], row["batch_size"]) != (family, batch_size) or \
-                    model not in models or ref_name not in models:
+                    model not in models or REFERENCE not in models:
                 continue
             ratios = models[model]["per_round_ratios"]
-            ref = models[ref_name]["rounds"]
+            ref = models[REFERENCE]["rounds"]
             quick = [r for r, v in zip(ratios, ref) if v >= 0.9 * max(ref)]
             pooled += ratios
             fast += quick

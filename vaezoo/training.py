@@ -492,7 +492,6 @@ def _epoch_data(train, cfg, epoch, skip_batches=0):
     examples and ``batch_size - labeled_batch_size`` unlabeled ones
     (``vaezoo.data.mixed_batches``); the epoch is one pass over the unlabeled.
     """
-    import tensorflow as tf
     from vaezoo import data as data_lib
     d, seed = cfg["data"], cfg["training"]["seed"]
     if d.get("labeled_batch_size") is not None:
@@ -508,8 +507,7 @@ def _epoch_data(train, cfg, epoch, skip_batches=0):
         ds = ds.take(steps)
     if skip_batches:
         ds = ds.skip(skip_batches)
-    from vaezoo import pipeline
-    return pipeline.untuned(ds.prefetch(tf.data.AUTOTUNE))  # a fresh iterator every epoch
+    return _prefetched(ds)
 
 
 def _image_shape(dataset):
@@ -574,7 +572,6 @@ def train(config, out_dir, *, epochs=None, resume=True, strategy=None, verbose=1
     import tensorflow as tf
     keras = _import_keras()
     from vaezoo import config as config_lib
-    from vaezoo import pipeline
     from vaezoo import validation
 
     cfg = resolve_config(config)
@@ -659,8 +656,7 @@ def train(config, out_dir, *, epochs=None, resume=True, strategy=None, verbose=1
         if epoch == start_epoch and skip and running:
             fit_callbacks.append(_metric_restorer(running))
         data = _epoch_data(train_fit, cfg, epoch, skip if epoch == start_epoch else 0)
-        val = pipeline.untuned(val_raw.batch(cfg["data"]["batch_size"]).prefetch(
-            tf.data.AUTOTUNE))
+        val = _prefetched(val_raw.batch(cfg["data"]["batch_size"]))
         if verbose:
             print(f"Epoch {epoch + 1}/{total_epochs}", flush=True)
         result = model.fit(data, validation_data=val, epochs=1, verbose=verbose, shuffle=False,
@@ -689,11 +685,17 @@ class _nullcontext:
         return False
 
 
-def _eval_batches(raw, cfg):
+def _prefetched(ds):
+    """``ds`` prefetched, with tf.data's autotuner off: every pipeline here gets a
+    fresh iterator each epoch (see ``vaezoo.pipeline.untuned``)."""
     import tensorflow as tf
-    size = cfg["evaluation"].get("batch_size") or 500
     from vaezoo import pipeline
-    return pipeline.untuned(raw.batch(size).prefetch(tf.data.AUTOTUNE))
+    return pipeline.untuned(ds.prefetch(tf.data.AUTOTUNE))
+
+
+def _eval_batches(raw, cfg):
+    size = cfg["evaluation"].get("batch_size") or 500
+    return _prefetched(raw.batch(size))
 
 
 def _final_metrics(model, cfg, train_raw, test_raw, history, train_time, verbose):
