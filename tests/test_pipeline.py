@@ -94,6 +94,59 @@ def test_float64_arrays_become_keras_float_type():
     assert element[pipeline.IMAGES].dtype == tf.float32
 
 
+def _unaligned(a):
+    """A C-contiguous copy of ``a`` whose data starts 16 bytes past a 64-byte boundary."""
+    a = np.ascontiguousarray(a)
+    buffer = vaezoo.data.empty_aligned((a.nbytes + 64,), np.uint8)
+    out = buffer[16:16 + a.nbytes].view(a.dtype).reshape(a.shape)
+    out[...] = a
+    assert not vaezoo.data.is_aligned(out)
+    return out
+
+
+def test_aligned_returns_the_array_itself_only_when_tensorflow_can_use_it_as_is():
+    x = _images(10).astype(np.float32)
+    same = vaezoo.data.aligned(x)
+    assert vaezoo.data.is_aligned(same) and vaezoo.data.aligned(same) is same
+    cases = {"unaligned": (_unaligned(x), x), "not contiguous": (x[:, ::-1], x[:, ::-1]),
+             "float64": (x.astype(np.float64), x)}
+    for name, (given, values) in cases.items():
+        moved = vaezoo.data.aligned(given, np.float32)
+        assert moved is not given and vaezoo.data.is_aligned(moved), name
+        assert moved.dtype == np.float32, name
+        np.testing.assert_array_equal(moved, values, err_msg=name)
+
+
+def test_an_aligned_array_is_read_in_place_and_any_other_is_copied():
+    x = vaezoo.data.aligned(_images(16), np.float32) / 255.0
+    x = vaezoo.data.aligned(x)
+    in_place = next(iter(pipeline.rows_dataset(x, batch_size=16, shuffle=False)))
+    view = x[1:]                                 # 144-byte rows: starts off the boundary
+    assert not vaezoo.data.is_aligned(view)
+    copied = next(iter(pipeline.rows_dataset(view, batch_size=15, shuffle=False)))
+    read_only = x.copy()
+    read_only.flags.writeable = False
+    from_read_only = next(iter(pipeline.rows_dataset(read_only, batch_size=16, shuffle=False)))
+    before = x.copy()
+    x[:] = 0.5                                   # seen through the in-place tensor only
+    np.testing.assert_array_equal(pipeline.gather(in_place), x)
+    np.testing.assert_array_equal(pipeline.gather(copied), before[1:])
+    np.testing.assert_array_equal(pipeline.gather(from_read_only), before)
+
+
+def test_fit_trains_alike_on_aligned_arrays_and_on_copied_ones():
+    a, b = _pair()
+    x = vaezoo.data.aligned(_images(40), np.float32) / 255.0
+    x = vaezoo.data.aligned(x)
+    kwargs = {"batch_size": 8, "epochs": 2, "shuffle": False, "verbose": 0}
+    b.gather_arrays_in_step = True               # both through vaezoo.pipeline
+    history_a = a.fit(x, **kwargs)               # read in place
+    history_b = b.fit(_unaligned(x), **kwargs)   # copied first
+    _assert_same_training(a, b, history_a, history_b)
+    # A view starting off the boundary (rows of 144 bytes) is copied, and trains.
+    assert np.isfinite(a.fit(x[1:], **kwargs).history["loss"]).all()
+
+
 def test_fit_on_arrays_trains_exactly_as_keras_array_pipeline(rows_datasets):
     a, b = _pair()
     x = _images(50)

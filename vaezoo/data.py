@@ -484,9 +484,48 @@ def _binarize_fn(seed):
     return fn
 
 
+#: Byte alignment of TensorFlow's CPU tensors (``Allocator::kAllocatorAlignment``).
+TENSOR_ALIGNMENT = 64
+
+
+def empty_aligned(shape, dtype):
+    """``np.empty(shape, dtype)`` whose data starts on a ``TENSOR_ALIGNMENT`` boundary."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    buffer = np.empty(nbytes + TENSOR_ALIGNMENT, np.uint8)
+    start = -buffer.ctypes.data % TENSOR_ALIGNMENT
+    return buffer[start:start + nbytes].view(dtype).reshape(shape)
+
+
+def is_aligned(a):
+    """True for a C-contiguous array whose data starts on a ``TENSOR_ALIGNMENT`` boundary:
+    TensorFlow can use its memory as a tensor's, without a copy."""
+    return a.flags.c_contiguous and a.ctypes.data % TENSOR_ALIGNMENT == 0
+
+
+def aligned(a, dtype=None):
+    """``a`` (as ``dtype``) in memory TensorFlow can use without a copy: ``a`` itself
+    when it already is, else an aligned C-contiguous copy.
+
+    ``VAE.fit`` reads such NumPy arrays in place (``vaezoo.pipeline``); any other
+    array is copied once per ``fit`` call, as Keras copies every array. Arrays
+    from ``load_arrays`` are aligned already.
+
+    Example:
+      >>> x = vaezoo.data.aligned(my_images, "float32")   # once; then fit(x, ...) reads it in place
+    """
+    a = np.asarray(a)
+    dtype = a.dtype if dtype is None else np.dtype(dtype)
+    if a.dtype == dtype and is_aligned(a):
+        return a
+    out = empty_aligned(a.shape, dtype)
+    out[...] = a
+    return out
+
+
 def _binarize_array(images, seed, batch_size=8192):
     from vaezoo.preprocessing import static_binarize
-    out = np.empty(images.shape, np.float32)
+    out = empty_aligned(images.shape, np.float32)
     for i in range(0, len(images), batch_size):
         out[i:i + batch_size] = static_binarize(images[i:i + batch_size], seed).numpy()
     return out
@@ -552,7 +591,8 @@ def load_arrays(name, split="train", *, data_dir=None, binarization=None,
     Returns:
       ``(images, labels)``: images ``[N, H, W, C]`` uint8 (float32 {0, 1}
       with ``binarization="static"``, identical to what ``load`` yields) and
-      labels int64 ``[N]``.  The arrays are fresh copies, free to modify.
+      labels int64 ``[N]``.  The arrays are fresh copies, free to modify, and
+      aligned for TensorFlow (``aligned``: ``fit`` reads them without a copy).
 
     Example:
       >>> x, y = load_arrays("fashion_mnist", "test")
@@ -565,7 +605,7 @@ def load_arrays(name, split="train", *, data_dir=None, binarization=None,
         images, labels = payload  # already fresh arrays (np.concatenate)
         if binarization == "static":
             images = _binarize_array(images, seed)
-        return images, labels
+        return aligned(images), aligned(labels)
     import tensorflow_datasets as tfds
     ds = payload.batch(4096)
     if binarization == "static":
@@ -579,7 +619,7 @@ def load_arrays(name, split="train", *, data_dir=None, binarization=None,
         return (np.zeros((0, *spec["image"].shape),
                          np.float32 if binarization else spec["image"].dtype.as_numpy_dtype),
                 np.zeros((0,), np.int64))
-    return np.concatenate(xs), np.concatenate(ys).astype(np.int64)
+    return aligned(np.concatenate(xs)), aligned(np.concatenate(ys), np.int64)
 
 
 def info(name):

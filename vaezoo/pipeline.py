@@ -11,8 +11,19 @@ autotuner off none were (``benchmarks/iterator_modes.py``).
 For a NumPy array, ``VAE.fit`` gives Keras this pipeline instead: each element
 is the whole array (one tensor, passed by reference, never copied) and the
 row numbers of one batch; the train step gathers its rows itself
-(``tf.gather``, a single 400 KB copy for 128 Fashion-MNIST images). The
-batches are Keras' own:
+(``tf.gather``, a single 400 KB copy for 128 Fashion-MNIST images).
+
+Keras copies the whole array into a tensor at every ``fit`` call. Here an
+array already laid out as TensorFlow needs it (C-contiguous, float32, its
+data on a 64-byte boundary: ``vaezoo.data.aligned``, and every array of
+``vaezoo.data.load_arrays``) becomes that tensor without a copy, through
+DLPack: ``fit`` reads it in place, so changes made to it during ``fit`` are
+seen by later batches, as with any NumPy view. Any other array is copied
+once per call. The copy is not small: for the 60,000 Fashion-MNIST images
+(188 MB) it took about a sixth of a one-epoch ``fit`` on the 2-core CPU of
+``benchmarks/throughput.py``.
+
+The batches are Keras' own:
 
 * ``batch_size`` rows per batch (Keras' default 32 when not given), the last
   batch partial;
@@ -31,6 +42,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from vaezoo.data import aligned
+
 #: Keys of a pipeline element (private: they never reach user code).
 ROWS, IMAGES, LABELS = "_vaezoo_rows", "_vaezoo_images", "_vaezoo_labels"
 
@@ -41,11 +54,24 @@ DEFAULT_BATCH_SIZE = 32  # keras.Model.fit's
 
 
 def _as_tensor(a):
-    """The array as a tensor, floats in Keras' float type (as Keras' adapter does)."""
+    """The array as a tensor, floats in Keras' float type (as Keras' adapter does).
+
+    An array TensorFlow can use in place (``vaezoo.data.is_aligned``, already
+    of that type, writeable) becomes a tensor on the same memory, through
+    DLPack: no copy. Any other is first copied into aligned memory once (one
+    copy, as Keras makes).
+    """
     a = np.asarray(a)
-    if np.issubdtype(a.dtype, np.floating):
+    dtype = a.dtype
+    if np.issubdtype(dtype, np.floating):
         import keras
-        a = a.astype(keras.config.floatx(), copy=False)
+        dtype = np.dtype(keras.config.floatx())
+    a = aligned(a, dtype)
+    if a.flags.writeable:   # DLPack cannot export a read-only array
+        try:
+            return tf.experimental.dlpack.from_dlpack(a.__dlpack__())
+        except (BufferError, TypeError, ValueError, tf.errors.OpError):
+            pass            # a dtype DLPack or TensorFlow does not take: copy below
     return tf.convert_to_tensor(a)
 
 
