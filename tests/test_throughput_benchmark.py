@@ -114,3 +114,50 @@ def test_iterator_modes_probe_times_every_way_each_round(tmp_path):
     assert len(result["ms_per_step"]) == 5
     assert all(len(v) == 2 and min(v) > 0 for v in result["ms_per_step"].values())
     assert "one iterator for all rounds" in out.with_suffix(".md").read_text()
+
+
+def _step_ops():
+    spec = importlib.util.spec_from_file_location("step_ops", BENCH / "step_ops.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(BENCH))
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_step_ops_sums_op_time_per_type_over_compute_threads_only():
+    """The op table adds up each op type's events on the compute threads, per step."""
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    step_ops = _step_ops()
+    assert step_ops.op_type("while/body/_1/dense/Relu:_MklNativeFusedMatMul") == \
+        "_MklNativeFusedMatMul"
+    assert step_ops.op_type("ExecutorState::Process") is None
+    assert step_ops.op_type("ParallelFor") is None
+    space = xplane_pb2.XSpace()
+    plane = space.planes.add(name="/host:CPU")
+    for i, name in enumerate(["a/MatMul:_MklMatMul", "b/Cast:Cast", "ExecutorState::Process"]):
+        plane.event_metadata[i + 1].name = name
+    compute, python = plane.lines.add(name="tf_Compute/1"), plane.lines.add(name="python")
+    for metadata_id, ps in ((1, 3e9), (1, 1e9), (2, 5e8), (3, 9e9)):
+        compute.events.add(metadata_id=metadata_id, duration_ps=int(ps))
+    python.events.add(metadata_id=1, duration_ps=int(7e9))  # not a compute thread: left out
+    times = step_ops.op_times(space, steps=2)
+    assert times == {"_MklMatMul": (2.0, 1.0), "Cast": (0.25, 0.5)}
+
+
+def test_step_ops_probe_runs_end_to_end(tmp_path):
+    """benchmarks/step_ops.py times every model each round and profiles two (real data)."""
+    step_ops = _step_ops()
+    out = tmp_path / "ops"
+    step_ops.main(["--steps", "2", "--rounds", "2", "--profile-runs", "1", "--out", str(out)])
+    result = json.loads(out.with_suffix(".json").read_text())
+    assert set(result["ms_per_step"]) == {step_ops.DEFAULTS, step_ops.REFERENCE,
+                                          *step_ops.ABLATIONS}
+    assert all(len(v) == 2 and min(v) > 0 for v in result["ms_per_step"].values())
+    ops = result["op_ms_per_step"]
+    # Both steps multiply matrices (oneDNN kernels here); only vaezoo's uses FusedAdam.
+    assert any("MatMul" in k for k in ops[step_ops.DEFAULTS])
+    assert "ResourceApplyAdam" in ops[step_ops.DEFAULTS]
+    assert "ResourceApplyAdam" not in ops[step_ops.REFERENCE]
+    report = out.with_suffix(".md").read_text()
+    assert "| **all ops** |" in report and "optimizer=SGD" in report
