@@ -147,6 +147,24 @@ def test_fit_trains_alike_on_aligned_arrays_and_on_copied_ones():
     assert np.isfinite(a.fit(x[1:], **kwargs).history["loss"]).all()
 
 
+def test_arrays_of_another_length_reuse_the_traced_train_step():
+    model, _ = _pair()
+    traces = []
+    real = model.train_step
+
+    def counting(data):
+        traces.append(1)                         # runs only while the step is traced
+        return real(data)
+
+    model.train_step = counting
+    model.fit(_images(24), batch_size=8, epochs=1, verbose=0)
+    traced = len(traces)
+    assert traced >= 1
+    model.fit(_images(40), batch_size=8, epochs=1, verbose=0)
+    model.fit(_images(17), batch_size=8, epochs=1, verbose=0)
+    assert len(traces) == traced
+
+
 def test_fit_on_arrays_trains_exactly_as_keras_array_pipeline(rows_datasets):
     a, b = _pair()
     x = _images(50)

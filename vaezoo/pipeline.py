@@ -19,9 +19,9 @@ data on a 64-byte boundary: ``vaezoo.data.aligned``, and every array of
 ``vaezoo.data.load_arrays``) becomes that tensor without a copy, through
 DLPack: ``fit`` reads it in place, so changes made to it during ``fit`` are
 seen by later batches, as with any NumPy view. Any other array is copied
-once per call. The copy is not small: for the 60,000 Fashion-MNIST images
-(188 MB) it took about a sixth of a one-epoch ``fit`` on the 2-core CPU of
-``benchmarks/throughput.py``.
+once per call. That copy is not small next to an epoch: 188 MB for the 60,000
+Fashion-MNIST images, made at every ``fit`` call (``benchmarks/throughput.py``'s
+row "vaezoo with Keras' array pipeline" pays it, as the reference does).
 
 The batches are Keras' own:
 
@@ -112,11 +112,18 @@ def rows_dataset(x, y=None, batch_size=DEFAULT_BATCH_SIZE, shuffle=True):
     # The arrays ride along by reference with every batch (from_tensors + repeat,
     # as Keras' adapter does), so nothing is captured into the pipeline's graph.
     ds = tf.data.Dataset.zip(rows, tf.data.Dataset.from_tensors(tables).repeat())
-    ds = ds.map(lambda r, t: {ROWS: r, **t}).prefetch(2)
+    ds = ds.map(lambda r, t: {ROWS: r, **{k: _any_length(v) for k, v in t.items()}})
+    ds = ds.prefetch(2)
     ds = ds.apply(tf.data.experimental.assert_cardinality(math.ceil(n / batch_size)))
     options = tf.data.Options()
     options.experimental_optimization.apply_default_optimizations = False
     return untuned(ds.with_options(options))
+
+
+def _any_length(table):
+    """``table`` with its number of rows statically unknown (no copy): the train step
+    traced for one array then serves arrays of any length, without retracing."""
+    return tf.compat.v1.placeholder_with_default(table, shape=[None, *table.shape[1:]])
 
 
 def untuned(ds):
