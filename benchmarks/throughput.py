@@ -4,9 +4,10 @@ What it measures (images per second, wall clock), on real Fashion-MNIST
 (``vaezoo.data.load_arrays("fashion_mnist", ...)``, statically binarized with
 seed 0, the same float {0, 1} arrays for every model):
 
-* **training**: ``model.fit(x, batch_size=B, epochs=1)`` over ``--steps``
+* **training**: ``model.fit(x, batch_size=B, epochs=E)`` over ``--steps``
   batches, for each model family (MLPVAE 784-500-500-50, ConvVAE) and batch
-  size. For the MLP, the hand-written keras.io-style VAE of
+  size (``--epochs`` E, default 1: a ``fit`` call pays its set-up, such as
+  Keras' copy of the whole array, once per E epochs). For the MLP, the hand-written keras.io-style VAE of
   ``benchmarks/reference_keras_vae.py`` (same architecture, plain
   ``compile(optimizer=Adam())`` / ``fit`` defaults) is measured IN THE SAME RUN,
   interleaved: each round times the reference and every vaezoo variant once,
@@ -307,21 +308,22 @@ def bench_training(args, strategy, x_train, device):
                                                 precision=_variant_precision(name),
                                                 keras_adam="keras.optimizers.Adam" in name,
                                                 keras_pipeline="gather_arrays_in_step" in name)
-            fits = {name: (lambda m=m: m.fit(x, batch_size=batch_size, epochs=1, verbose=0,
-                                              shuffle=True))
+            fits = {name: (lambda m=m: m.fit(x, batch_size=batch_size, epochs=args.epochs,
+                                              verbose=0, shuffle=True))
                     for name, m in models.items()}
             for name, m in models.items():  # warm-up: tracing, compilation, first epoch
                 m.fit(x[:batch_size * min(steps, 64)], batch_size=batch_size, epochs=1,
                       verbose=0)
             print(f"training {family} batch {batch_size}: {len(models)} models x "
-                  f"{args.rounds} rounds x {steps} steps", flush=True)
-            rates = interleaved(fits, args.rounds, n)
+                  f"{args.rounds} rounds x {args.epochs} x {steps} steps", flush=True)
+            rates = interleaved(fits, args.rounds, n * args.epochs)
             main = models["vaezoo (defaults)"]
             print(json.dumps({k: [round(v) for v in r] for k, r in rates.items()}), flush=True)
             # FLOPs from fresh (untrained, unrun) copies of the models.
             flops, unknown = training_flops_per_image(
                 build_vaezoo(family, image_shape, {}), batch_size, image_shape)
             row = {"family": family, "batch_size": batch_size, "steps_per_round": steps,
+                   "epochs_per_fit": args.epochs,
                    "flops_per_image": flops, "flop_ops_without_static_shape": unknown,
                    "jit_compile": bool(main.jit_compile),
                    "steps_per_execution": int(main.steps_per_execution),
@@ -906,6 +908,8 @@ def parse_args(argv=None):
     p.add_argument("--batch-sizes", default="128,512")
     p.add_argument("--steps", type=int, default=100, help="training steps per timed round")
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--epochs", type=int, default=1,
+                   help="training: epochs of --steps batches per timed fit call")
     p.add_argument("--eval-examples", type=int, default=10000)
     p.add_argument("--ll-examples", type=int, default=500)
     p.add_argument("--ll-samples", type=int, default=5000)
@@ -939,6 +943,8 @@ def parse_args(argv=None):
     args.families = [f for f in args.families.split(",") if f]
     args.batch_sizes = [int(b) for b in args.batch_sizes.split(",") if b]
     args.skip = set(s for s in args.skip.split(",") if s)
+    if args.epochs < 1:
+        p.error(f"--epochs must be at least 1; got {args.epochs}")
     for fam in args.families:
         if fam not in FAMILIES:
             p.error(f"--families: unknown family {fam!r}; valid: {', '.join(FAMILIES)}")
