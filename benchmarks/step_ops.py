@@ -73,9 +73,9 @@ def op_times(xspace, steps):
 def build_models(image_shape):
     """The reference, vaezoo's defaults and the ablations, as throughput.py builds them."""
     import keras
+    from throughput import build_reference, build_vaezoo
 
     import vaezoo
-    from throughput import build_reference, build_vaezoo
 
     models = {REFERENCE: build_reference(image_shape),
               DEFAULTS: build_vaezoo("mlp", image_shape, {})}
@@ -149,16 +149,18 @@ def measure(x_train, steps, rounds, profile_runs, batch_size=128):
 
 def write_markdown(path, res, top=20):
     ms, ratios = res["ms_per_step"], res["per_round_over_defaults"]
+    load = res["load_average"]
     lines = ["# Where the MLP VAE's training step spends its time", "",
              f"Command: `{res['command']}`  ",
-             f"Date (UTC): {res['date']}, load average (1 min) {res['load_average'][0]:.1f} at "
-             f"start, {res['load_average'][1]:.1f} at end  ",
-             "Data: Fashion-MNIST train split (`vaezoo.data.load_arrays`), statically binarized "
-             f"(seed 0), one batch of {res['batch_size']} read from a variable each step.", "",
-             f"## Wall time: {res['steps_per_loop']} train steps in one tf.while_loop, "
-             f"{res['rounds']} interleaved rounds", "",
-             "| model | ms per step (median) | min..max | per-round ratio to vaezoo's defaults "
-             "(median) |", "|---|---|---|---|"]
+             (f"Date (UTC): {res['date']}, load average (1 min) {load[0]:.1f} at start, "
+              f"{load[1]:.1f} at end  "),
+             ("Data: Fashion-MNIST train split (`vaezoo.data.load_arrays`), statically "
+              f"binarized (seed 0), one batch of {res['batch_size']} read from a variable "
+              "each step."), "",
+             (f"## Wall time: {res['steps_per_loop']} train steps in one tf.while_loop, "
+              f"{res['rounds']} interleaved rounds"), "",
+             ("| model | ms per step (median) | min..max | per-round ratio to vaezoo's "
+              "defaults (median) |"), "|---|---|---|---|"]
     for name, v in ms.items():
         lines.append(f"| {name} | {statistics.median(v):.2f} | {min(v):.2f}..{max(v):.2f} | "
                      f"{statistics.median(ratios[name]):.3f} |")
@@ -166,10 +168,10 @@ def write_markdown(path, res, top=20):
     kinds = sorted(set(ops[DEFAULTS]) | set(ops[REFERENCE]),
                    key=lambda k: -max(ops[DEFAULTS].get(k, (0, 0))[0],
                                       ops[REFERENCE].get(k, (0, 0))[0]))
-    lines += ["", f"## Op time per step, summed over the compute threads "
-              f"({res['profile_runs']} profiled loops each)", "",
-              "Two ops often run at once on the 2 cores, so the sums exceed the wall time; "
-              "what removing a piece saves is in the ablation rows above.", "",
+    lines += ["", (f"## Op time per step, summed over the compute threads "
+                   f"({res['profile_runs']} profiled loops each)"), "",
+              ("Two ops often run at once on the 2 cores, so the sums exceed the wall time; "
+               "what removing a piece saves is in the ablation rows above."), "",
               "| op type | vaezoo's defaults: ms | ops | reference: ms | ops |",
               "|---|---|---|---|---|"]
 
@@ -215,7 +217,8 @@ def main(argv=None):
     with open(args.out + ".json", "w") as f:
         json.dump(res, f, indent=1)
     write_markdown(args.out + ".md", res)
-    print(open(args.out + ".md").read())
+    with open(args.out + ".md") as f:
+        print(f.read())
 
 
 if __name__ == "__main__":
