@@ -75,17 +75,13 @@ def build_models(image_shape):
     import keras
     from throughput import build_reference, build_vaezoo
 
-    import vaezoo
-
     models = {REFERENCE: build_reference(image_shape),
               DEFAULTS: build_vaezoo("mlp", image_shape, {})}
     for name, change in ABLATIONS.items():
-        model = vaezoo.MLPVAE(latent_dim=50, hidden_units=(500, 500), likelihood="bernoulli",
-                              binarization=change.get("binarization", "static"),
-                              binarization_seed=0, image_shape=image_shape, seed=0)
-        model.compile(optimizer=keras.optimizers.SGD(1e-3) if "optimizer" in change
-                      else "adam")
-        models[name] = model
+        change = dict(change)
+        if change.get("optimizer") == "sgd":
+            change["optimizer"] = keras.optimizers.SGD(1e-3)
+        models[name] = build_vaezoo("mlp", image_shape, {}, **change)
     return models
 
 

@@ -222,18 +222,19 @@ REFERENCE = "reference (keras.io recipe)"
 
 
 def build_vaezoo(family, image_shape, compile_kwargs, precision="auto", keras_adam=False,
-                 keras_pipeline=False):
+                 keras_pipeline=False, binarization="static", optimizer=None):
     import keras
 
     import vaezoo
 
     spec = FAMILIES[family]
     cls = getattr(vaezoo, spec["cls"])
-    model = cls(likelihood="bernoulli", binarization="static", binarization_seed=0,
+    model = cls(likelihood="bernoulli", binarization=binarization, binarization_seed=0,
                 image_shape=image_shape, seed=0, **spec["kwargs"])
     # "adam" is vaezoo's default (FusedAdam); keras_adam=True measures Keras' own.
-    model.compile(optimizer=keras.optimizers.Adam(1e-3) if keras_adam else "adam",
-                  precision=precision, **compile_kwargs)
+    if optimizer is None:
+        optimizer = keras.optimizers.Adam(1e-3) if keras_adam else "adam"
+    model.compile(optimizer=optimizer, precision=precision, **compile_kwargs)
     # keras_pipeline=True: arrays through Keras' own tf.data pipeline (vaezoo.pipeline off).
     model.gather_arrays_in_step = not keras_pipeline
     return model

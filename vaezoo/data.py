@@ -353,8 +353,8 @@ def _idx_arrays(name, split, data_dir):
     counts = {s: len(_read_idx_split(directory, s)[1]) for s in _IDX_FILES}
     pieces = [(_read_idx_split(directory, s), a, b)
               for s, a, b in parse_split(split, counts)]
-    images = np.concatenate([x[a:b] for (x, _), a, b in pieces])
-    labels = np.concatenate([y[a:b] for (_, y), a, b in pieces])
+    images = concatenate_aligned([x[a:b] for (x, _), a, b in pieces])
+    labels = concatenate_aligned([y[a:b] for (_, y), a, b in pieces])
     return images, labels, directory
 
 
@@ -523,6 +523,14 @@ def aligned(a, dtype=None):
     return out
 
 
+def concatenate_aligned(parts, dtype=None):
+    """``np.concatenate(parts).astype(dtype)`` written straight into aligned memory
+    (``empty_aligned``): one pass, no second copy to align it."""
+    dtype = np.dtype(dtype or parts[0].dtype)
+    out = empty_aligned((sum(len(p) for p in parts), *parts[0].shape[1:]), dtype)
+    return np.concatenate(parts, out=out, casting="unsafe")
+
+
 def _binarize_array(images, seed, batch_size=8192):
     from vaezoo.preprocessing import static_binarize
     out = empty_aligned(images.shape, np.float32)
@@ -619,7 +627,7 @@ def load_arrays(name, split="train", *, data_dir=None, binarization=None,
         return (np.zeros((0, *spec["image"].shape),
                          np.float32 if binarization else spec["image"].dtype.as_numpy_dtype),
                 np.zeros((0,), np.int64))
-    return aligned(np.concatenate(xs)), aligned(np.concatenate(ys), np.int64)
+    return concatenate_aligned(xs), concatenate_aligned(ys, np.int64)
 
 
 def info(name):
