@@ -48,7 +48,7 @@ def main(argv=None):
     batch = 128
     x, _ = data.load_arrays("fashion_mnist", "train", binarization="static", seed=0)
     x = x[:batch * args.steps]
-    model = throughput.build_vaezoo("mlp", x.shape[1:], {})
+    model = throughput.build_vaezoo(x.shape[1:])
     model.fit(x[:batch * 64], batch_size=batch, epochs=1, verbose=0)
     calls = args.steps // model.steps_per_execution
     cached = tf.data.Dataset.from_tensor_slices(x).batch(batch, drop_remainder=True).cache()

@@ -111,11 +111,11 @@ def parse_args(argv=None):
                    help="training seed (default: the config's [training] seed); results "
                         "with another seed are kept under their own key")
     p.add_argument("--train-precision", default="float32",
-                   choices=("float32", "mixed_bfloat16"),
-                   help="VAE.compile(precision=...) for training (kept under its own key)")
-    p.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"),
-                   help="decoder precision of the log-likelihood estimate (see "
-                        "vaezoo.evaluation; auto = bfloat16 on a CPU with bf16 instructions)")
+                   choices=("float32", "mixed_bfloat16", "mixed_float16"),
+                   help="the model's dtype policy in training (kept under its own key)")
+    p.add_argument("--precision", default="model", choices=("model", "float32", "bfloat16"),
+                   help="precision of the log-likelihood estimate (see vaezoo.evaluation; "
+                        "model = the model's dtype policy)")
     p.add_argument("--weights-dir", default=None,
                    help="keep trained weights here as <config>@<epochs>ep.weights.h5 (+ "
                         ".train.json); a "
@@ -145,7 +145,8 @@ def _trained_by_run(run_dir, epochs_asked):
                          f"{metrics['epochs']} epochs; drop --epochs")
     return {"epochs": metrics["epochs"], "train_seconds": round(metrics["train_time_s"], 1),
             "final_train_loss": float(metrics["history"]["loss"][-1]),
-            "train_examples": "all", "run_dir": str(run_dir)}
+            # `vaezoo train` holds the last 10% of train out for validation (recorded).
+            "train_examples": metrics.get("train_examples") or "all", "run_dir": str(run_dir)}
 
 
 def _dataset(cfg, split, batch_size, shuffle, seed, max_examples=None):
@@ -174,8 +175,12 @@ def run_config(name, args):
     seed_key = None if seed == cfg["training"]["seed"] else seed
     keras.utils.set_random_seed(seed)
     tp = args.train_precision
-    model = config.model_from_config(cfg)
-    model.compile(optimizer=config.optimizer_from_config(cfg), precision=tp)
+    keras.config.set_dtype_policy(tp)  # the model computes in it (its dtype policy)
+    try:
+        model = config.model_from_config(cfg)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    model.compile(optimizer=config.optimizer_from_config(cfg))
     weights = train_file = None
     if args.weights_dir:
         Path(args.weights_dir).mkdir(parents=True, exist_ok=True)
@@ -211,7 +216,8 @@ def run_config(name, args):
     start = time.time()
     ll = evaluation.log_likelihood(model, test, num_samples=args.num_samples,
                                    max_examples=args.max_test_examples, seed=0, progress=False,
-                                   return_per_example=True, precision=args.precision)
+                                   return_per_example=True,
+                                   precision=None if args.precision == "model" else args.precision)
     eval_seconds = time.time() - start
     el = evaluation.elbo(model, test, max_examples=args.max_test_examples, seed=0,
                          progress=False)

@@ -103,7 +103,7 @@ def from_checkpoint(run_dir, cfg):
 def measure(model, cfg, source, remeasure, run_metrics):
     from vaezoo import evaluation
     d, k = cfg["data"], cfg["evaluation"]["num_importance_samples"]
-    test = run_metrics.get("test", {})
+    test = run_metrics.get("test") or {}          # None for a `vaezoo train --no-eval` run
     reuse = (not remeasure and test.get("num_importance_samples") == k
              and "log_likelihood" in test and "elbo" in test
              and test.get("num_examples") == _split_size(cfg, source))

@@ -113,15 +113,26 @@ def test_library_errors_in_a_real_process(tmp_path):
 def test_train_then_evaluate(tiny_config, tmp_path, capsys):
     out = tmp_path / "run"
     assert cli.main(["train", str(tiny_config), "--epochs", "1", "--out", str(out),
-                     "-v", "0"]) == 0
+                     "--num-samples", "2", "--max-examples", "16", "-v", "0"]) == 0
     summary = capsys.readouterr().out
-    assert "test log p(x) =" in summary and "(K = 3" in summary and str(out) in summary
+    assert "test log p(x) =" in summary and str(out) in summary
+    assert "K = 2 importance samples, 16 of 48 test images (split 'test[:48]'), " \
+           "statically binarized (seed 0)" in summary
+    # The full protocol is the config's K on every test image, and the output says how.
+    assert f"run it with: vaezoo evaluate {out} --num-samples 3" in summary
     for name in ("config.toml", "metrics.json", "samples.png", "model.keras",
                  "model.weights.h5"):
         assert (out / name).is_file(), name
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["epochs"] == 1 and metrics["test"]["num_importance_samples"] == 3
+    assert metrics["epochs"] == 1 and metrics["test"]["num_importance_samples"] == 2
+    assert metrics["evaluation"]["num_examples"] == 16
     assert metrics["binarization"] == "static" and metrics["binarization_seed"] == 0
+    assert metrics["evaluation"]["binarization"] == "static"
+
+    # The same command again: the finished run's metrics, not a new evaluation.
+    assert cli.main(["train", str(tiny_config), "--epochs", "1", "--out", str(out),
+                     "--num-samples", "2", "--max-examples", "16", "-v", "2"]) == 0
+    assert "reusing its metrics.json" in capsys.readouterr().out
 
     assert cli.main(["evaluate", str(out), "--num-samples", "2", "--max-examples", "16",
                      "--json", "-v", "0"]) == 0
@@ -134,3 +145,28 @@ def test_train_then_evaluate(tiny_config, tmp_path, capsys):
     assert "resuming" in capsys.readouterr().out
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["epochs"] == 2 and metrics["resumed_from"]["epoch"] == 1
+
+
+def test_evaluate_a_pretrained_entry(capsys):
+    from vaezoo import zoo
+    before = sorted(p.name for p in zoo.pretrained_entries()["mlp_vae_fashion_mnist"].iterdir())
+    assert cli.main(["evaluate", "mlp_vae_fashion_mnist", "--num-samples", "2",
+                     "--max-examples", "8", "--json", "-v", "0"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["model"] == "mlp_vae_fashion_mnist" and result["test_split"] == "test"
+    assert result["num_importance_samples"] == 2 and result["num_examples"] == 8
+    assert result["num_examples_in_split"] == 10000 and result["binarization"] == "static"
+    assert -400 < result["log_likelihood"] < -150
+    # Nothing is written into the shipped entry.
+    after = sorted(p.name for p in zoo.pretrained_entries()["mlp_vae_fashion_mnist"].iterdir())
+    assert after == before
+    assert cli.main(["evaluate", "mlp_vae_fashion_mnst"]) == 1
+    assert "'mlp_vae_fashion_mnist'" in capsys.readouterr().err          # close match
+
+
+def test_train_evaluation_flags_parse():
+    args = cli.build_parser().parse_args(["train", "x", "--no-eval"])
+    assert args.eval is False and args.num_samples is None and args.max_examples is None
+    args = cli.build_parser().parse_args(["train", "x", "--num-samples", "10",
+                                          "--max-examples", "500"])
+    assert args.eval is True and (args.num_samples, args.max_examples) == (10, 500)

@@ -166,3 +166,74 @@ def test_help_has_examples(command, capsys):
     assert "examples:" in out and f"vaezoo {command} " in out
     if command == "plot":
         assert all(kind in out for kind in cli.PLOT_KINDS)
+
+
+@pytest.fixture(scope="module")
+def cvae_run(tmp_path_factory):
+    pytest.importorskip("vaezoo.models.conditional_vae")
+    return write_run(tmp_path_factory.mktemp("runs") / "cvae",
+                     {"class": "ConditionalVAE", "num_classes": 10, "latent_dim": 2,
+                      "hidden_units": [8], "likelihood": "bernoulli",
+                      "binarization": "static"})
+
+
+def test_sample_condition_forms_match_python(cvae_run, tmp_path):
+    """--condition takes what sample(condition=) takes: a class, classes or one-hot rows."""
+    from vaezoo import plot, zoo
+    one_hot = json.dumps(np.eye(10, dtype=int)[[3, 3, 3, 3]].tolist())
+    pictures = []
+    for i, form in enumerate(["3", "3,3,3,3", "[3, 3, 3, 3]", one_hot]):
+        out = tmp_path / f"s{i}.png"
+        assert cli.main(["sample", str(cvae_run), "-n", "4", "--condition", form,
+                         "-o", str(out)]) == 0, form
+        pictures.append(check_png(out))
+    python = tmp_path / "python.png"
+    plot.sample_grid(zoo.load(str(cvae_run)), n=4, condition=3,
+                     title="cvae: samples", path=python)
+    for picture in pictures:
+        np.testing.assert_array_equal(picture, matplotlib.image.imread(str(python)))
+    out = tmp_path / "mixed.png"
+    assert cli.main(["sample", str(cvae_run), "-n", "4", "--condition", "0,1,2,3",
+                     "-o", str(out)]) == 0
+    assert np.abs(check_png(out) - pictures[0]).max() > 0
+    out = tmp_path / "manifold.png"
+    assert cli.main(["plot", str(cvae_run), "--kind", "manifold", "-n", "3",
+                     "--condition", "7", "-o", str(out)]) == 0
+    check_png(out)
+
+
+def test_bad_conditions_on_the_cli(cvae_run, tmp_path, capsys):
+    out = str(tmp_path / "x.png")
+    for condition, message in [("12", r"integers in [0, 9]; got [12]"),
+                               ("0,1", "got 2 labels for 4 examples"),
+                               ("[[0,1],[1,0],[0,1],[1,0]]", "num_classes=10 columns")]:
+        argv = ["sample", str(cvae_run), "-n", "4", "--condition", condition, "-o", out]
+        assert cli.main(argv) == 1, condition
+        err = capsys.readouterr().err
+        assert err.startswith("vaezoo: error: ") and message in err, (condition, err)
+    for condition in ("three", "[1,[2]]", ""):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(["sample", str(cvae_run), "--condition", condition, "-o", out])
+        assert exit_info.value.code == 2
+        assert "expected a class (3), classes (0,1,2) or one-hot rows" in capsys.readouterr().err
+    assert not os.path.exists(out)
+
+
+@pytest.mark.parametrize("command", [["sample"], ["plot", "--kind", "curves"]])
+@pytest.mark.parametrize("name", ["out.jpgg", "out.txt", "out"])
+def test_an_output_matplotlib_cannot_write_is_refused_first(tmp_path, capsys, command, name):
+    """Checked while the arguments are read: before the model is even looked for."""
+    argv = [command[0], str(tmp_path / "no_such_run"), *command[1:], "-o",
+            str(tmp_path / name)]
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "matplotlib writes. Use one of:" in err and ".png" in err and ".pdf" in err
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_output_extension_is_the_format(run_dir, tmp_path):
+    out = tmp_path / "samples.pdf"
+    assert cli.main(["sample", str(run_dir), "-n", "4", "-o", str(out)]) == 0
+    assert out.read_bytes().startswith(b"%PDF")

@@ -82,11 +82,11 @@ def test_missing_and_out_of_range_labels_are_clear_errors():
     data, images, labels = mock_batches(n=8, batch_size=8)
     model = label_cvae(image_shape=(28, 28, 1))
     model.compile(optimizer="adam")
-    with pytest.raises(ValueError, match=r"condition=.*integer array of shape \(n,\)"):
+    with pytest.raises(ValueError, match=r"needs condition=: a class .*\(condition=3\)"):
         model.sample(3)
     with pytest.raises(ValueError, match=r"integers in \[0, 9\]; got \[10\]"):
         model.sample(2, condition=np.array([1, 10]))
-    with pytest.raises(ValueError, match="n=3 labels"):
+    with pytest.raises(ValueError, match="got 2 labels for 3 examples"):
         model.sample(3, condition=np.array([1, 2]))
     with pytest.raises(ValueError, match=r"got \[-1\]. -1 marks an unlabeled example"):
         model.encode(model.preprocess(images)[0], np.full(8, -1))
@@ -97,14 +97,13 @@ def test_missing_and_out_of_range_labels_are_clear_errors():
     # Missing labels in fit: the dataset has images only.
     with pytest.raises(ValueError, match="needs class labels y"):
         model.fit(tf.data.Dataset.from_tensor_slices(images).batch(4), verbose=0)
-    # Out-of-range labels inside fit's tf.function (a fresh model: Keras does not retrace
-    # a train function whose first trace failed).
-    model = label_cvae(image_shape=(28, 28, 1))
-    model.compile(optimizer="adam")
+    # Out-of-range labels inside fit's tf.function, on the same model: a train function
+    # whose first trace failed is dropped, so the next fit traces afresh.
     bad = tf.data.Dataset.from_tensor_slices(
         {"image": images, "label": np.arange(8, dtype=np.int64) + 5}).batch(4)
     with pytest.raises(ValueError, match=r"fit: labels must be integers in \[0, 9\]"):
         model.fit(bad, verbose=0)
+    assert np.isfinite(model.fit(data, verbose=0).history["loss"][0])
 
 
 def test_bad_options_name_the_fix():
@@ -177,3 +176,131 @@ def test_class_conditional_samples_look_like_their_class(tmp_path):
     print(result["agreement_per_class"], result["mean_agreement"])
     assert result["classifier_test_accuracy"] > 0.85
     assert result["mean_agreement"] >= 0.85
+
+
+# ---------------------------------------------------------------- the forms of a condition
+def tiny_cvae(**kw):
+    model = vaezoo.ConditionalVAE(num_classes=3, latent_dim=2, hidden_units=(8,),
+                                  binarization="static", image_shape=(6, 6, 1), seed=0, **kw)
+    model.compile(optimizer="adam")
+    return model
+
+
+def tiny_images(n=6, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (n, 6, 6, 1), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("condition", [2, np.int64(2), np.array(2), [2, 2, 2, 2],
+                                       np.full(4, 2.0), np.eye(3)[[2, 2, 2, 2]],
+                                       np.eye(3, dtype=np.int32)[[2, 2, 2, 2]],
+                                       tf.constant([2, 2, 2, 2]), [[2], [2], [2], [2]]])
+def test_every_condition_form_means_the_same_labels(condition):
+    """A scalar class, a vector of classes and one-hot rows: one reading everywhere."""
+    model = tiny_cvae()
+    expected = model.sample(4, seed=5, condition=np.array([2, 2, 2, 2])).numpy()
+    np.testing.assert_array_equal(model.sample(4, seed=5, condition=condition).numpy(),
+                                  expected)
+    x = model.preprocess(tiny_images(4))[0]
+    z = model.encode(x, np.full(4, 2)).mean()
+    np.testing.assert_array_equal(model.encode(x, condition).mean().numpy(), z.numpy())
+    np.testing.assert_array_equal(model.decode(z, condition).mean().numpy(),
+                                  model.decode(z, np.full(4, 2)).mean().numpy())
+    np.testing.assert_array_equal(model.reconstruct(tiny_images(4), condition).numpy(),
+                                  model.reconstruct(tiny_images(4), np.full(4, 2)).numpy())
+
+
+def test_condition_labels_reads_each_form():
+    from vaezoo.models.conditional_vae import condition_labels
+    assert condition_labels(3, 10, n=2).numpy().tolist() == [3, 3]
+    assert condition_labels(3, 10).numpy().tolist() == [3]           # n unknown: one label
+    assert condition_labels([0, 9, 4], 10, n=3).numpy().tolist() == [0, 9, 4]
+    assert condition_labels(np.eye(10)[[7, 1]], 10).numpy().tolist() == [7, 1]
+    assert condition_labels([-1, 2], 3, allow_unlabeled=True).numpy().tolist() == [-1, 2]
+
+
+@pytest.mark.parametrize("condition, error, match", [
+    (3, ValueError, r"integers in \[0, 2\]; got \[3\]"),
+    (-1, ValueError, r"got \[-1\]. -1 marks an unlabeled example"),
+    ([0, 1], ValueError, "got 2 labels for 4 examples"),
+    (np.eye(4)[[0, 1, 2, 3]], ValueError, "one-hot rows must have num_classes=3 columns"),
+    (np.full((4, 3), 1 / 3), ValueError, r"must be one-hot \(a single 1 per row"),
+    (1.5, ValueError, "dtype float"),
+    ("two", TypeError, "class indices"),
+    ([[0, 1], [2]], TypeError, "ragged"),
+    (np.zeros((4, 2, 3)), ValueError, r"shape \[batch\]"),
+])
+def test_bad_conditions_are_clear_errors(condition, error, match):
+    model = tiny_cvae()
+    z = np.zeros((4, 2), np.float32)
+    with pytest.raises(error, match=match):
+        model.sample(4, condition=condition)
+    with pytest.raises(error, match=match):
+        model.decode(z, condition)
+    with pytest.raises(error, match=match):
+        model.encode(model.preprocess(tiny_images(4))[0], condition)
+
+
+def test_wrong_latent_size_and_rank_name_latent_dim():
+    model = tiny_cvae()
+    for z in (np.zeros((2, 5), np.float32), np.zeros((), np.float32)):
+        with pytest.raises(ValueError, match=r"latent_dim=2 .* got shape"):
+            model.decode(z, [0, 1])
+    with pytest.raises(TypeError, match="float array of latent codes"):
+        model.decode(np.array([["a", "b"]]), [0])
+    assert model.decode(np.zeros((2, 2)), [0, 1]).mean().shape == (2, 6, 6, 1)   # float64 ok
+    assert model.decode(np.zeros(2, np.float32), 1).mean().shape == (6, 6, 1)     # one code
+    assert model.prior(1).batch_shape.rank is not None
+
+
+@pytest.mark.parametrize("entry", ["fit", "evaluate", "predict"])
+@pytest.mark.parametrize("form", ["tuple", "list", "x_y", "dict", "one_hot_y"])
+@pytest.mark.parametrize("family", ["ConditionalVAE", "SemiSupervisedVAE"])
+def test_images_and_labels_in_every_in_memory_form(entry, form, family):
+    """(images, labels) as a tuple or a list x, x and y, a dict, or one-hot y: the same data."""
+    if family == "ConditionalVAE":
+        model = tiny_cvae()
+    else:
+        model = vaezoo.SemiSupervisedVAE(num_classes=3, latent_dim=2, hidden_units=(8,),
+                                         classifier_hidden_units=(8,), binarization="static",
+                                         image_shape=(6, 6, 1), seed=0)
+        model.compile(optimizer="adam")
+    images, labels = tiny_images(6), np.array([0, 1, 2, 0, 1, 2])
+    args = {"tuple": ((images, labels),), "list": ([images, labels],),
+            "x_y": (images, labels), "dict": ({"image": images, "label": labels},),
+            "one_hot_y": (images, np.eye(3)[labels])}[form]
+    if entry == "predict":
+        if form in ("x_y", "one_hot_y"):
+            return          # predict takes no y
+        out = model.predict(*args, batch_size=3, verbose=0)
+        assert out.shape == images.shape
+        return
+    kwargs = {"batch_size": 3, "verbose": 0}
+    result = getattr(model, entry)(*args, **kwargs)
+    losses = result.history["loss"] if entry == "fit" else [result[0]]
+    assert np.isfinite(losses).all()
+
+
+def test_label_checks_of_in_memory_fit():
+    model = tiny_cvae()
+    images = tiny_images(6)
+    with pytest.raises(ValueError, match="got 5 labels for 6 examples"):
+        model.fit(images, np.zeros(5, np.int64), verbose=0)
+    with pytest.raises(ValueError, match=r"labels \(y\) given to fit must be integers in"):
+        model.fit(images, np.full(6, 7), verbose=0)
+    with pytest.raises(TypeError, match="class indices"):
+        model.fit((images, np.array(["a"] * 6)), verbose=0)
+    with pytest.raises(ValueError, match="y= goes with images given as an array"):
+        model.fit({"image": images, "label": np.zeros(6, np.int64)}, np.zeros(6), verbose=0)
+    # Integer-valued float labels are classes; a good fit after the errors works.
+    history = model.fit(images, np.array([0.0, 1, 2, 0, 1, 2]), batch_size=3, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+
+
+def test_semi_supervised_condition_is_a_class_never_unlabeled():
+    model = vaezoo.SemiSupervisedVAE(num_classes=3, latent_dim=2, hidden_units=(8,),
+                                     classifier_hidden_units=(8,), image_shape=(6, 6, 1),
+                                     binarization="static")
+    assert model.sample(2, seed=0, condition=1).shape == (2, 6, 6, 1)
+    assert model.sample(2, seed=0, condition=np.eye(3)[[0, 2]]).shape == (2, 6, 6, 1)
+    with pytest.raises(ValueError, match="-1 marks an unlabeled example"):
+        model.sample(2, condition=-1)

@@ -189,8 +189,10 @@ def test_missing_directory_gives_install_message(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError) as exc:
         data.load("mnist", "train", source="idx", verbose=False)
     msg = str(exc.value)
-    assert "dataset-fashion-mnist" in msg and data.DATA_DIR_ENV in msg
-    assert "network" in msg
+    # MNIST's own fix: its IDX files or tfds, not the Fashion-MNIST package.
+    assert "dataset-fashion-mnist" not in msg and "No Debian package ships mnist" in msg
+    assert data.DATA_DIR_ENV in msg and str(tmp_path / "none") in msg
+    assert "network" in msg and "tensorflow_datasets" in msg
 
 
 @pytest.mark.parametrize("split", ["train[::2]", "train[a:b]", "validation",
@@ -282,4 +284,60 @@ def test_auto_with_nothing_available(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError) as exc:
         data.load("mnist", verbose=False)
     msg = str(exc.value)
-    assert "dataset-fashion-mnist" in msg and "simulated outage" in msg
+    assert "No Debian package ships mnist" in msg and "simulated outage" in msg
+
+
+# ---------------------------------------------------------------- tfds.testing.mock_data
+
+@pytest.mark.parametrize("name", data.IDX_DATASETS + ("cifar10",))
+def test_load_honours_tfds_mock_data_in_auto_mode(name):
+    """Inside mock_data every data set is tfds' generated data, offline (not the IDX
+    files, not a network probe): MNIST configs are testable on any machine."""
+    tfds = pytest.importorskip("tensorflow_datasets")
+    with tfds.testing.mock_data(num_examples=7):
+        ds = data.load(name, "train", verbose=False)
+        images, labels = data.load_arrays(name, "test", verbose=False)
+    shape = (32, 32, 3) if name == "cifar10" else (28, 28, 1)
+    spec = ds.element_spec
+    assert (spec["image"], spec["label"]) == (tf.TensorSpec(shape, tf.uint8),
+                                              tf.TensorSpec((), tf.int64))
+    assert sum(1 for _ in ds) == 7
+    assert images.shape == (7,) + shape and labels.shape == (7,)
+
+
+def test_mock_data_does_not_probe_the_network(monkeypatch):
+    tfds = pytest.importorskip("tensorflow_datasets")
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the network probe ran under mock_data")
+    monkeypatch.setattr(data, "_network_error", no_network)
+    with tfds.testing.mock_data(num_examples=3):
+        assert sum(1 for _ in data.load("mnist", "test", verbose=False)) == 3
+
+
+def test_unprepared_without_network_still_falls_back(tmp_path, monkeypatch):
+    """Outside mock_data an unprepared data set is still read from its IDX files offline."""
+    pytest.importorskip("tensorflow_datasets")
+    _write_tiny_dataset(str(tmp_path), seed=3)
+    monkeypatch.setattr(data, "_network_error", lambda *a, **k: "simulated: no network")
+    images, _ = data.load_arrays("mnist", "test", data_dir=str(tmp_path), verbose=False)
+    assert images.shape == (6, 8, 8, 1)
+
+
+@pytest.mark.parametrize("name, expected, unexpected", [
+    ("fashion_mnist", ["dataset-fashion-mnist", "VAEZOO_DATA_DIR"], []),
+    ("mnist", ["/usr/share/datasets/mnist", "VAEZOO_DATA_DIR", "tfds build mnist"],
+     ["dataset-fashion-mnist"]),
+    ("cifar10", ["tfds build cifar10", "network access"],
+     ["dataset-fashion-mnist", "VAEZOO_DATA_DIR"]),
+])
+def test_install_help_names_the_right_source(name, expected, unexpected):
+    msg = data.install_help(name)
+    assert all(e in msg for e in expected), msg
+    assert not any(u in msg for u in unexpected), msg
+
+
+def test_unknown_data_set_name_is_a_value_error():
+    pytest.importorskip("tensorflow_datasets")
+    with pytest.raises(ValueError, match="no data set named 'fashion_mnits'.*list_builders"):
+        data.load("fashion_mnits", verbose=False)

@@ -1,4 +1,4 @@
-"""FusedAdam: the same numbers as keras.optimizers.Adam, one kernel per variable."""
+"""The default optimizer is Keras' Adam; FusedAdam, opt-in, gives its numbers."""
 
 import keras
 import numpy as np
@@ -6,7 +6,6 @@ import pytest
 import tensorflow as tf
 
 import vaezoo
-from vaezoo.models.base import trunk_layers, trunk_precision
 from vaezoo.optimizers import FusedAdam
 
 
@@ -53,98 +52,34 @@ def test_fused_adam_serializes():
     assert back.get_config()["beta_2"] == 0.99
 
 
-def test_compile_and_config_default_to_fused_adam():
+def test_adam_is_keras_adam_and_fused_adam_is_opt_in():
     model = vaezoo.MLPVAE(latent_dim=2, hidden_units=(8,), image_shape=(4, 4, 1))
-    model.compile()
-    assert type(model.optimizer) is FusedAdam
-    model.compile(optimizer="Adam")
-    assert type(model.optimizer) is FusedAdam
-    model.compile(optimizer=keras.optimizers.Adam())
-    assert type(model.optimizer) is keras.optimizers.Adam
-    opt = vaezoo.config.optimizer_from_config({"optimizer": {"name": "adam",
-                                                             "learning_rate": 0.002}})
-    assert type(opt) is FusedAdam
+    for given in (None, "adam", "Adam"):
+        model.compile(**({} if given is None else {"optimizer": given}))
+        assert type(model.optimizer) is keras.optimizers.Adam, given
+    for given in ("fused_adam", "Fused_Adam", FusedAdam()):
+        model.compile(optimizer=given)
+        assert type(model.optimizer) is FusedAdam, given
+    from_config = vaezoo.config.optimizer_from_config
+    assert type(from_config({"optimizer": {"name": "adam"}})) is keras.optimizers.Adam
+    assert type(from_config({"optimizer": {"name": "fused_adam"}})) is FusedAdam
 
 
-def _matmul_dtypes(model, batch):
-    """The dtypes of the matrix products in the traced training step."""
-    fn = tf.function(model.train_step).get_concrete_function(
-        tf.TensorSpec((batch,) + model.image_shape, tf.float32))
-    return {op.get_attr("T").name for op in fn.graph.get_operations()
-            if op.type == "MatMul"}
-
-
-def test_mixed_bfloat16_is_the_training_steps_precision_only():
-    x = np.random.default_rng(0).integers(0, 2, (32, 6, 6, 1)).astype("float32")
-    model = vaezoo.MLPVAE(latent_dim=3, hidden_units=(16, 16), image_shape=(6, 6, 1),
-                          binarization=None)
-    model.compile(precision="mixed_bfloat16", steps_per_execution=1)
-    assert model.training_precision == "mixed_bfloat16"
-    # Every product of the step in bfloat16 (the encoder's, the posterior head's, the
-    # decoder's, forward and backward); the variables stay float32.
-    assert _matmul_dtypes(model, 16) == {"bfloat16"}
-    history = model.fit(x, batch_size=16, epochs=2, verbose=0)
-    assert np.all(np.isfinite(history.history["loss"]))
-    assert all(v.dtype == "float32" for v in model.trainable_variables)
-    # Outside the step everything is float32: the policies were put back.
-    encoder, decoder = trunk_layers(model)
-    assert {layer.dtype_policy.name for layer in encoder + decoder} == {"float32"}
-    assert model.decode(np.zeros((2, 3), "float32")).distribution.logits.dtype == tf.float32
-    q = model.encode(x[:2])
-    assert q.mean().dtype == tf.float32 and q.stddev().dtype == tf.float32
-    model.compile(precision="float32")
-    assert _matmul_dtypes(model, 16) == {"float32"}
-    with pytest.raises(ValueError, match="mixed_bfloat16"):
-        model.compile(precision="bf16")
-
-
-def test_trunk_precision_sets_and_restores_policies():
-    model = vaezoo.MLPVAE(latent_dim=3, hidden_units=(16,), image_shape=(6, 6, 1))
-    encoder, decoder = trunk_layers(model)
-    with trunk_precision(model, "float32", "mixed_bfloat16"):
-        assert {layer.dtype_policy.name for layer in encoder} == {"float32"}
-        assert {layer.dtype_policy.name for layer in decoder} == {"mixed_bfloat16"}
-        # bfloat16 products inside, float32 parameters out
-        assert model.decode(np.zeros((2, 3), "float32")).distribution.logits.dtype == tf.float32
-    assert {layer.dtype_policy.name for layer in encoder + decoder} == {"float32"}
-    with pytest.raises(ValueError, match="precision must be one of 'float32', 'mixed_bfloat16'"):
-        trunk_precision(model, "auto")
-
-
-def test_precision_given_before_build_applies_to_the_step():
-    unbuilt = vaezoo.MLPVAE(latent_dim=3, hidden_units=(16,), binarization=None)
-    unbuilt.compile(precision="mixed_bfloat16", steps_per_execution=1)
-    x = np.random.default_rng(0).integers(0, 2, (16, 6, 6, 1)).astype("float32")
-    unbuilt.fit(x, batch_size=8, epochs=1, verbose=0)
-    assert _matmul_dtypes(unbuilt, 8) == {"bfloat16"}
-
-
-def test_auto_precision_follows_the_hardware_and_the_family(monkeypatch):
-    from vaezoo import hardware
-    from vaezoo.models.base import resolve_precision
-    monkeypatch.setattr(hardware, "accelerator_present", lambda: False)
-    monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: True)
-    assert resolve_precision("auto", vaezoo.MLPVAE) == "mixed_bfloat16"
-    model = vaezoo.MLPVAE(latent_dim=3, hidden_units=(16,), image_shape=(6, 6, 1))
-    model.compile()                               # the default is "auto"
-    assert model.training_precision == "mixed_bfloat16"
-    assert model.get_compile_config()["precision"] == "auto"  # resolved again on load
-    # Families whose likelihood was not measured in bfloat16 stay float32 unless asked.
-    for family in (vaezoo.ConvVAE, vaezoo.ConditionalVAE, vaezoo.SemiSupervisedVAE,
-                   vaezoo.HierarchicalVAE):
-        assert resolve_precision("auto", family) == "float32", family
-        assert resolve_precision("mixed_bfloat16", family) == "mixed_bfloat16"
-    conv = vaezoo.ConvVAE(latent_dim=2, image_shape=(8, 8, 1))
-    conv.compile()
-    assert conv.training_precision == "float32"
-    monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: False)
-    assert resolve_precision("auto", vaezoo.MLPVAE) == "float32"
-    model.compile()
-    assert model.training_precision == "float32"
-    monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: True)
-    monkeypatch.setattr(hardware, "accelerator_present", lambda: True)
-    assert resolve_precision("auto", model) == "float32"  # GPUs and TPUs: not measured here
-    assert resolve_precision("float32", model) == "float32"
+def test_fused_adam_trains_a_vae_as_keras_adam_does():
+    """The opt-in gives Keras' result: the same weights after a few epochs."""
+    x = np.random.default_rng(0).integers(0, 256, (48, 6, 6, 1), dtype=np.uint8)
+    weights = []
+    for optimizer in ("adam", "fused_adam"):
+        model = vaezoo.MLPVAE(latent_dim=3, hidden_units=(16,), binarization="static",
+                              image_shape=(6, 6, 1), seed=0)
+        keras.utils.set_random_seed(1)
+        model.set_weights([np.random.default_rng(i).normal(0, 0.3, w.shape).astype("float32")
+                           for i, w in enumerate(model.get_weights())])
+        model.compile(optimizer=optimizer, steps_per_execution=2)
+        model.fit(x, batch_size=8, epochs=2, shuffle=False, verbose=0)
+        weights.append(model.get_weights())
+    for a, b in zip(*weights):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
 def test_keras_file_keeps_compile_arguments_and_optimizer_state(tmp_path):

@@ -201,19 +201,31 @@ def test_positional_fit_arguments_reach_the_pipeline(rows_datasets):
     {"steps_per_epoch": 2},
     {"shuffle": "batch"},
 ])
-def test_arguments_the_pipeline_does_not_cover_go_to_keras(rows_datasets, kwargs):
+def test_arguments_the_pipeline_does_not_cover_go_to_keras_with_a_warning(rows_datasets,
+                                                                         kwargs):
     a, _ = _pair()
-    a.fit(_images(24), batch_size=6, epochs=1, verbose=0, **kwargs)
+    with pytest.warns(UserWarning, match="gather_arrays_in_step is set but cannot be used"):
+        a.fit(_images(24), batch_size=6, epochs=1, verbose=0, **kwargs)
     assert rows_datasets == []
 
 
-def test_datasets_and_strategies_go_to_keras(rows_datasets):
+def test_datasets_go_to_keras_and_strategies_with_a_warning(rows_datasets):
     a, _ = _pair()
     a.fit(tf.data.Dataset.from_tensor_slices(_images(12)).batch(6), epochs=1, verbose=0)
     strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
     with strategy.scope():
         model = vaezoo.MLPVAE(likelihood="bernoulli", binarization="static", **SMALL)
         model.compile(optimizer="adam")
+    model.gather_arrays_in_step = True
+    with pytest.warns(UserWarning, match="tf.distribute strategy"):
+        model.fit(_images(12), batch_size=6, epochs=1, verbose=0)
+    assert rows_datasets == []
+
+
+def test_the_in_step_gather_is_off_by_default(rows_datasets):
+    model = vaezoo.MLPVAE(likelihood="bernoulli", binarization="static", **SMALL)
+    assert model.gather_arrays_in_step is False
+    model.compile(optimizer="adam")
     model.fit(_images(12), batch_size=6, epochs=1, verbose=0)
     assert rows_datasets == []
 

@@ -330,3 +330,54 @@ def test_tile_layout():
     assert out.shape == (2 * 4 + 1, 3 * 5 + 2, 1)
     assert out[0, 0, 0] == 0 and out[5, 0, 0] == 1
     assert out[5, -1, 0] == 1  # the missing third cell of row 2 is blank (white)
+
+
+# ---------------------------------------------------------------- where a figure is saved
+def _every_plot(model, images, path):
+    """Each plot function with valid arguments and ``path``."""
+    import vaezoo.models.conditional_vae as conditional
+    cvae = conditional.ConditionalVAE(num_classes=3, latent_dim=2, hidden_units=(8,),
+                                      binarization="static", image_shape=SHAPE)
+    return {
+        "sample_grid": lambda: plot.sample_grid(model, n=4, path=path),
+        "reconstructions": lambda: plot.reconstructions(model, images[:4], path=path),
+        "interpolation": lambda: plot.interpolation(model, images[0], images[1], path=path),
+        "traversal": lambda: plot.traversal(model, images[0], dims=2, path=path),
+        "manifold": lambda: plot.manifold(model, n=3, path=path),
+        "latent_scatter": lambda: plot.latent_scatter(model, images, path=path),
+        "conditional_grid": lambda: plot.conditional_grid(cvae, n_per_class=2, path=path),
+        "training_curves": lambda: plot.training_curves({"loss": [3.0, 2.0]}, path=path),
+    }
+
+
+@pytest.mark.parametrize("name", ["out.jpgg", "out.txt", "out", "out.", "dir.png/out"])
+def test_an_extension_matplotlib_does_not_write_is_refused_before_any_work(
+        tmp_path, images, monkeypatch, name):
+    model = tiny()
+    # Any computation would go through the model: make it fail loudly.
+    monkeypatch.setattr(type(model), "encode", lambda *a, **k: pytest.fail("computed"))
+    monkeypatch.setattr(type(model), "sample", lambda *a, **k: pytest.fail("computed"))
+    for function, call in _every_plot(model, images, tmp_path / name).items():
+        with pytest.raises(ValueError, match=r"matplotlib writes\. Use one of: .*\.png.*\.svg"):
+            call()
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_missing_directory_is_refused_before_any_work(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist; create it first"):
+        plot.sample_grid(tiny(), n=4, path=tmp_path / "missing" / "s.png")
+
+
+@pytest.mark.parametrize("extension, magic", [("png", b"\x89PNG"), ("pdf", b"%PDF"),
+                                              ("svg", b"<?xml"), ("jpg", b"\xff\xd8"),
+                                              ("PNG", b"\x89PNG")])
+def test_the_extension_is_the_format(tmp_path, extension, magic):
+    path = tmp_path / f"s.{extension}"
+    plot.sample_grid(tiny(), n=4, path=path)
+    assert path.read_bytes().startswith(magic)
+
+
+def test_image_formats_are_matplotlibs():
+    from matplotlib.figure import Figure
+    assert plot.image_formats() == Figure().canvas.get_supported_filetypes()
+    assert plot.check_image_path(None) is None

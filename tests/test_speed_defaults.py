@@ -21,14 +21,49 @@ def _images(n=40, seed=0):
     return np.random.default_rng(seed).integers(0, 256, size=(n, 6, 6, 1), dtype=np.uint8)
 
 
-def test_compile_defaults_on_this_machine():
+def _reference_jit_compile():
+    """What Keras itself decides for ``jit_compile="auto"`` on this machine."""
+    plain = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    plain.compile(optimizer="adam", loss="mse")
+    return plain.jit_compile
+
+
+def test_compile_defaults_are_keras_own():
     model = _model()
-    model.compile(optimizer="adam")
+    model.compile()
     assert model.steps_per_execution == base.DEFAULT_STEPS_PER_EXECUTION == 32
-    has_accelerator = bool(tf.config.list_logical_devices("GPU")
-                           or tf.config.list_logical_devices("TPU"))
-    # XLA for the whole step only where it pays (accelerators), not on a CPU.
-    assert model.jit_compile is has_accelerator
+    assert model.jit_compile == _reference_jit_compile()   # Keras decides XLA, not vaezoo
+    assert type(model.optimizer) is keras.optimizers.Adam
+    assert model.get_compile_config()["jit_compile"] == "auto"
+
+
+def test_defaults_do_not_depend_on_the_hardware(monkeypatch):
+    """Nothing in construction, compile or a training step reads the CPU's flags or
+    asks which devices are there: the same float32 step on any machine."""
+    import builtins
+
+    real_open = builtins.open
+
+    def no_cpuinfo(file, *args, **kwargs):
+        assert "cpuinfo" not in str(file), "vaezoo read /proc/cpuinfo"
+        return real_open(file, *args, **kwargs)
+
+    class FakeGPU:
+        name, device_type = "/device:GPU:0", "GPU"
+
+    monkeypatch.setattr(builtins, "open", no_cpuinfo)
+    # A machine that looks like it has a GPU (what the old rule asked) changes nothing.
+    monkeypatch.setattr(tf.config, "list_logical_devices", lambda *a, **k: [FakeGPU()])
+    model = _model()
+    model.compile(steps_per_execution=1)
+    assert model.training_precision == "float32"
+    assert type(model.optimizer) is keras.optimizers.Adam
+    history = model.fit(_images(16), batch_size=8, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][-1])
+    fn = tf.function(model.train_step).get_concrete_function(
+        tf.TensorSpec((8, 6, 6, 1), tf.uint8))
+    assert {op.get_attr("T").name for op in fn.graph.get_operations()
+            if op.type == "MatMul"} == {"float32"}
 
 
 def test_compile_respects_explicit_settings():

@@ -63,7 +63,17 @@ def test_train_writes_the_run_directory(reference_run):
     assert np.isclose(test["bits_per_dim"], -test["log_likelihood"] / (784 * np.log(2)))
     # log p(x) estimate (IWAE, K=4) is at least the ELBO up to Monte-Carlo noise.
     assert test["log_likelihood"] >= test["elbo"] - 3 * test["elbo_stderr"]
-    assert metrics["train"]["num_examples"] == 128
+    # Validation: the last 10% of the train split (13 of 128), held out of training.
+    assert metrics["train"]["num_examples"] == metrics["train_examples"] == 115
+    assert metrics["validation"]["held_out_of_train"] is True
+    assert metrics["validation"]["first_example"] == 115
+    assert metrics["validation"]["num_examples"] == 13
+    assert "'train[:128]' examples 115 to 127" in metrics["validation"]["split"]
+    # The evaluation says what it measured.
+    assert metrics["evaluation"] == {**metrics["evaluation"], "split": "test[:64]",
+                                     "num_importance_samples": 4, "num_examples": 64,
+                                     "num_examples_in_split": 64, "max_examples": None,
+                                     "binarization": "static"}   # dynamic: static test set
     # The resolved config reloads, and is complete (image shape, model seed).
     cfg = config_lib.load_config(out / "config.toml")
     assert cfg["model"]["image_shape"] == [28, 28, 1] and cfg["model"]["seed"] == 3
@@ -87,9 +97,8 @@ def test_run_directory_reloads(reference_run):
 def test_evaluate_run_directory(reference_run):
     out, metrics = reference_run
     import vaezoo
-    from vaezoo.models.base import resolve_precision
-    # compile's default for tiny_config's family (an MLPVAE)
-    assert metrics["training_precision"] == resolve_precision("auto", vaezoo.MLPVAE)
+    # the default dtype policy, on any machine
+    assert metrics["training_precision"] == "float32"
     result = training.evaluate(out, num_samples=4, verbose=0)
     # Same model, data, K and seed as at the end of training: the same numbers.
     assert result["log_likelihood"] == pytest.approx(metrics["test"]["log_likelihood"], abs=1e-4)
@@ -99,6 +108,107 @@ def test_evaluate_run_directory(reference_run):
         training.evaluate(out, num_samples=0)
     with pytest.raises(ValueError, match="not a vaezoo run directory"):
         training.evaluate(out / "checkpoints")
+
+
+class _NoEvaluation(AssertionError):
+    pass
+
+
+def _forbid_evaluation(monkeypatch):
+    from vaezoo import evaluation
+
+    def fail(*args, **kwargs):
+        raise _NoEvaluation("the final evaluation ran again")
+
+    for name in ("elbo", "log_likelihood", "classification_accuracy"):
+        monkeypatch.setattr(evaluation, name, fail)
+
+
+def test_rerun_of_a_finished_run_reuses_its_metrics(reference_run, monkeypatch, capsys):
+    out, metrics = reference_run
+    weights_time = (out / "model.weights.h5").stat().st_mtime_ns
+    _forbid_evaluation(monkeypatch)
+    monkeypatch.setattr(keras.Model, "fit", lambda *a, **k: pytest.fail("trained again"))
+    assert training.train(tiny_config(), out, verbose=1) == json.loads(json.dumps(metrics))
+    assert "reusing its metrics.json" in capsys.readouterr().out
+    assert training.train(tiny_config(), out, verbose=0, evaluate=False)["test"] is not None
+    assert (out / "model.weights.h5").stat().st_mtime_ns == weights_time
+    # Another evaluation than the stored one is computed (from the finished model).
+    with pytest.raises(_NoEvaluation):
+        training.train(tiny_config(), out, verbose=0, num_samples=3)
+
+
+def test_no_eval_then_a_small_evaluation(tmp_path):
+    cfg = tiny_config(training={"epochs": 1})
+    metrics = training.train(cfg, tmp_path, verbose=0, evaluate=False)
+    assert metrics["train"] is None and metrics["test"] is None
+    assert metrics["evaluation"]["skipped"] is True
+    assert metrics["evaluation"]["command"] == f"vaezoo evaluate {tmp_path}"
+    assert len(metrics["history"]["val_elbo"]) == 1          # validation still ran
+    assert (tmp_path / "model.weights.h5").is_file()
+    # The rerun trains nothing more (one epoch asked, one done) and evaluates as asked.
+    metrics = training.train(cfg, tmp_path, verbose=0, num_samples=2, max_examples=16)
+    assert metrics["resumed_from"]["epoch"] == 1 and metrics["steps"] == 4
+    record = metrics["evaluation"]
+    assert record["num_importance_samples"] == metrics["test"]["num_importance_samples"] == 2
+    assert record["num_examples"] == metrics["test"]["num_examples"] == 16
+    assert record["num_examples_in_split"] == 64 and record["max_examples"] == 16
+    assert record["split"] == "test[:64]"
+    assert json.loads((tmp_path / "metrics.json").read_text())["evaluation"] == record
+
+
+def _images(dataset):
+    return np.stack([e["image"] for e in dataset.as_numpy_iterator()])
+
+
+def test_validation_is_held_out_of_train_never_test(monkeypatch):
+    from vaezoo import data as data_lib
+    loaded = []
+    load = data_lib.load
+    monkeypatch.setattr(data_lib, "load", lambda name, split, **kw: (
+        loaded.append(split), load(name, split, **kw))[1])
+    cfg = training.resolve_config(tiny_config())
+    train, val, test, record = training._datasets(cfg, verbose=0)
+    assert loaded == ["train[:128]", "test[:64]"]          # no split loaded for validation
+    everything = _images(load("fashion_mnist", "train[:128]", verbose=False))
+    np.testing.assert_array_equal(_images(train), everything[:115])
+    np.testing.assert_array_equal(_images(val), everything[115:])
+    assert record["num_examples"] == 13 and record["held_out_of_train"] is True
+    # None of the held-out images is a test image.
+    test_images = _images(test).reshape(64, -1)
+    assert not any((test_images == image.reshape(1, -1)).all(axis=1).any()
+                   for image in _images(val))
+    _, val, _, record = training._datasets(
+        training.resolve_config(tiny_config(data={"validation_fraction": 0})), verbose=0)
+    assert val is None and record["num_examples"] == 0
+    with pytest.raises(ValueError, match="names the test split"):
+        training.resolve_config(tiny_config(data={"validation_split": "test[:64]"}))
+    with pytest.raises(ValueError, match=r"validation_fraction' must be in \[0, 1\)"):
+        training.resolve_config(tiny_config(data={"validation_fraction": 1.0}))
+
+
+@pytest.mark.parametrize("known_length", [True, False])
+def test_progress_bar_counts_the_batches_truly_run(known_length, monkeypatch):
+    """10 batches, 4 steps per execution: Keras' own bar would pass 12/10 on the way."""
+    import tensorflow as tf
+    from keras.src.utils import progbar
+
+    import vaezoo
+    from vaezoo.callbacks import BatchProgbarLogger
+    shown = []
+    update = progbar.Progbar.update
+    monkeypatch.setattr(progbar.Progbar, "update", lambda self, current, *a, **k: (
+        shown.append((current, self.target)), update(self, current, *a, **k))[1])
+    model = vaezoo.MLPVAE(latent_dim=2, hidden_units=(8,), image_shape=(6, 6, 1),
+                          binarization="dynamic")
+    model.compile(optimizer="adam", steps_per_execution=4)
+    images = np.random.default_rng(0).integers(0, 256, (40, 6, 6, 1), dtype=np.uint8)
+    data = tf.data.Dataset.from_tensor_slices(images).batch(4)
+    if not known_length:
+        data = data.filter(lambda batch: True)
+    model.fit(data, epochs=1, verbose=1, callbacks=[BatchProgbarLogger()])
+    assert [current for current, _ in shown] == [4, 8, 10, 10]
+    assert shown[-1][1] == 10                                   # the total, at the end
 
 
 @pytest.mark.slow

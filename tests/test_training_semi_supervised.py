@@ -246,8 +246,10 @@ def test_vaezoo_train_writes_the_test_accuracy(tmp_path):
     out = tmp_path / "run"
     assert cli.main(["train", str(config), "--out", str(out), "-v", "0"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
-    # One pass over the 236 unlabeled images in batches of 24 unlabeled + 8 labeled.
-    assert metrics["steps"] == 236 // 24
+    # 26 of the 256 images are held out for validation (the last 10%): one pass over the
+    # 230 - 20 = 210 unlabeled images in batches of 24 unlabeled + 8 labeled.
+    assert metrics["validation"]["num_examples"] == 26
+    assert metrics["steps"] == 210 // 24
     accuracy = metrics["test"]["accuracy"]
     assert 0.0 <= accuracy <= 1.0
     model = vaezoo.load(out)
@@ -265,7 +267,7 @@ def test_resume_from_a_mid_epoch_checkpoint_matches_an_uninterrupted_run(tmp_pat
                     data={"train_split": "train[:160]", "num_labels": 10,
                           "labeled_batch_size": 4, "batch_size": 16})
     reference = training.train(cfg, tmp_path / "reference", verbose=0)
-    steps_per_epoch = 150 // 12
+    steps_per_epoch = (160 - 16 - 10) // 12      # 16 held out for validation, 10 labeled
     assert reference["steps"] == 2 * steps_per_epoch
 
     class Crash(keras.callbacks.Callback):

@@ -222,3 +222,114 @@ def test_input_check_message_extracts_the_reason():
     assert validation.input_check_message(error) == (
         "images have shape 5 6 1 but this model was built for (6, 6, 1)")
     assert validation.input_check_message(ValueError("other")) is None
+
+
+# ---------------------------------------------------------------------- unconditional models
+UNCONDITIONAL = {
+    "MLPVAE": lambda: vaezoo.MLPVAE(latent_dim=2, hidden_units=(8,), binarization="static"),
+    "ConvVAE": lambda: vaezoo.ConvVAE(latent_dim=2, filters=(4,), dense_units=8,
+                                      binarization="static"),
+    "HierarchicalVAE": lambda: vaezoo.HierarchicalVAE(latent_dims=(2, 2),
+                                                      hidden_units=((8,), (4,)),
+                                                      binarization="static"),
+}
+
+
+def _unconditional(family):
+    model = UNCONDITIONAL[family]()
+    model.build((None,) + SHAPE)
+    model.compile(optimizer="adam")
+    return model
+
+
+@pytest.mark.parametrize("family", sorted(UNCONDITIONAL))
+def test_labels_given_to_an_unconditional_model_are_errors(family):
+    """An explicit y / condition is refused with the fix, never silently ignored."""
+    model = _unconditional(family)
+    x, labels = float_images(), np.arange(8) % 3
+    z = np.zeros((8, model.latent_dim), np.float32)
+    calls = {
+        "fit": lambda: model.fit(x, labels, verbose=0),
+        "fit(y=)": lambda: model.fit(x, y=labels, verbose=0),
+        "fit on a dataset": lambda: model.fit(_dataset(x), y=labels, verbose=0),
+        "evaluate": lambda: model.evaluate(x, labels, verbose=0),
+        "encode": lambda: model.encode(x, labels),
+        "decode": lambda: model.decode(z, labels),
+        "prior": lambda: model.prior(labels),
+        "sample": lambda: model.sample(4, condition=3),
+        "reconstruct": lambda: model.reconstruct(x, labels),
+    }
+    for name, call in calls.items():
+        with pytest.raises(ValueError, match=rf"{family} is unconditional .*takes no labels.*"
+                                             r"use ConditionalVAE"):
+            call()
+    with pytest.raises(ValueError, match=r"unconditional.*condition=.*Drop condition"):
+        model.sample(4, condition=np.array([0, 1, 2, 3]))
+
+
+@pytest.mark.parametrize("family", sorted(UNCONDITIONAL))
+def test_labels_that_come_with_the_data_are_fine(family):
+    """tfds-style batches carry labels: an unconditional model uses the images."""
+    model = _unconditional(family)
+    x, labels = uint8_images(), np.arange(8) % 3
+    ds = tf.data.Dataset.from_tensor_slices({"image": x, "label": labels}).batch(4)
+    assert np.isfinite(model.fit(ds, verbose=0).history["loss"]).all()
+    assert np.isfinite(model.fit((x, labels), batch_size=4, verbose=0).history["loss"]).all()
+    assert np.isfinite(model.evaluate({"image": x, "label": labels}, verbose=0)[0])
+    assert model.predict(ds, verbose=0).shape == x.shape
+    np.testing.assert_array_equal(model.reconstruct({"image": x, "label": labels}).numpy(),
+                                  model.reconstruct(x).numpy())
+    assert np.isfinite(model.elbo(ds.take(1).get_single_element()).numpy()).all()
+
+
+@pytest.mark.parametrize("family", sorted(UNCONDITIONAL))
+def test_decode_checks_the_latent_size(family):
+    model = _unconditional(family)
+    d = model.latent_dim
+    for bad in (np.zeros((3, d + 1), np.float32), np.zeros((2, 3, d - 1)), np.float32(0.0)):
+        with pytest.raises(ValueError, match=rf"latent_dim={d} for this {family}"):
+            model.decode(bad)
+    with pytest.raises(TypeError, match="float array of latent codes"):
+        model.decode(np.full((2, d), "a"))
+    assert model.decode(np.zeros((3, d))).mean().shape == (3,) + SHAPE  # float64 is cast
+    assert model.decode(tf.zeros([5, 3, d])).batch_shape == (5, 3)
+
+
+def test_decode_before_build_says_how_to_build():
+    with pytest.raises(ValueError, match="not built yet"):
+        vaezoo.MLPVAE(latent_dim=2).decode(np.zeros((1, 2), np.float32))
+
+
+@pytest.mark.parametrize("bad, error, match", [
+    ([np.zeros((6, 6, 1)), np.zeros((5, 6, 1))], TypeError, "ragged or mixed"),
+    (np.zeros((0,) + SHAPE, np.float32), ValueError, "empty batch"),
+    (np.full((4,) + SHAPE, "a"), TypeError, "uint8 .* or float"),
+    (np.zeros((4,) + SHAPE, bool), TypeError, "uint8 .* or float"),
+])
+def test_more_bad_arrays(bad, error, match):
+    model = small_model()
+    for call in (lambda: model.fit(bad, verbose=0), lambda: model.evaluate(bad, verbose=0),
+                 lambda: model.predict(bad, verbose=0)):
+        with pytest.raises(error, match=match):
+            call()
+    # A failed call leaves the model usable: the next fit traces a fresh step.
+    assert np.isfinite(model.fit(float_images(), batch_size=4, verbose=0).history["loss"]).all()
+
+
+def test_float64_images_train():
+    model = small_model()
+    images = float_images().astype(np.float64)
+    assert np.isfinite(model.fit(images, batch_size=4, verbose=0).history["loss"]).all()
+    assert np.isfinite(model.evaluate(images, verbose=0)[0])
+
+
+def test_validation_labels_of_an_unconditional_model_name_validation_data():
+    model = small_model()
+    x = float_images()
+    with pytest.raises(ValueError, match=r"validation_data=\(x_val, y_val\).*validation_data="
+                                         r"x_val"):
+        model.fit(x, validation_data=(x, np.zeros(8)), verbose=0)
+    with pytest.raises(ValueError, match=r"target is its input: fit\(x\) needs no y"):
+        model.fit(x, x, verbose=0)                  # the Keras autoencoder habit
+    history = model.fit(x, validation_data=x, batch_size=4, verbose=0)
+    assert "val_loss" in history.history

@@ -1,10 +1,21 @@
 """vaezoo: variational autoencoders for Keras 3 on TensorFlow Probability.
 
 The public API is re-exported here lazily, so ``import vaezoo`` stays cheap
-until a model or TensorFlow is actually needed.
+(the CLI answers ``--help`` without importing TensorFlow) until a model or
+TensorFlow is actually needed.
+
+Keras reads a ``.keras`` file's classes only from its registry, which
+``vaezoo.models`` fills when it is imported. So that ``import vaezoo`` is
+enough for ``keras.models.load_model("model.keras")``, the model classes are
+registered as soon as Keras is there: at once if it is already imported,
+else right after its first import (``_RegisterWhenKerasLoads``).
 """
 
 import importlib
+import importlib.abc
+import importlib.util
+import sys
+import warnings
 
 __version__ = "0.1.0"
 
@@ -28,7 +39,7 @@ _EXPORTS = {
 }
 _SUBMODULES = ("data", "evaluation", "objectives", "optimizers", "priors", "posteriors",
                "likelihoods", "networks", "models", "zoo", "plot", "callbacks", "preprocessing",
-               "training", "config", "validation", "distribute")
+               "training", "config", "validation", "distribute", "presets")
 
 
 def __getattr__(name):
@@ -42,5 +53,53 @@ def __getattr__(name):
 def __dir__():
     return sorted(list(globals()) + list(_EXPORTS) + list(_SUBMODULES))
 
+
+def _register_with_keras():
+    try:
+        importlib.import_module("vaezoo.models")
+    except Exception as e:  # a broken vaezoo must not break `import keras`
+        warnings.warn(f"vaezoo could not register its model classes with Keras, so "
+                      f"keras.models.load_model will not find them: {type(e).__name__}: {e}. "
+                      f"`import vaezoo.models` shows the full error.", stacklevel=2)
+
+
+class _RegisterWhenKerasLoads(importlib.abc.MetaPathFinder):
+    """An import hook that registers vaezoo's classes right after Keras is imported.
+
+    Importing ``vaezoo.models`` in ``import vaezoo`` would cost TensorFlow's
+    import (~5 s) to every ``vaezoo`` command; once Keras (hence TensorFlow) is
+    loaded it costs ~1 s (TensorFlow Probability). So this finder waits for the
+    first ``import keras``, lets Keras' own loader run, then imports
+    ``vaezoo.models``, and removes itself.
+    """
+
+    _finding = False
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "keras" or self._finding:
+            return None
+        self._finding = True   # find Keras' own spec with the other finders
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            self._finding = False
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        exec_keras = spec.loader.exec_module
+
+        def exec_module(module):
+            exec_keras(module)
+            if self in sys.meta_path:
+                sys.meta_path.remove(self)
+            _register_with_keras()
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+if "keras" in sys.modules:
+    _register_with_keras()
+elif not any(isinstance(f, _RegisterWhenKerasLoads) for f in sys.meta_path):
+    sys.meta_path.insert(0, _RegisterWhenKerasLoads())
 
 __all__ = list(_EXPORTS)

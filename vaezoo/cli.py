@@ -2,7 +2,9 @@
 
     vaezoo list                                   the zoo entries
     vaezoo train CONFIG [--epochs N] [--out DIR]  train a zoo entry or a config file
-    vaezoo evaluate DIR [--num-samples K]         re-evaluate a run directory
+    vaezoo train CONFIG --num-samples K --max-examples N | --no-eval
+                                                  a smaller final evaluation, or none
+    vaezoo evaluate NAME_OR_DIR [--num-samples K] evaluate a run directory or a pretrained entry
     vaezoo sample NAME_OR_DIR -n 64 -o samples.png
                                                   a grid of samples from a trained model
     vaezoo plot NAME_OR_DIR --kind KIND -o out.png
@@ -35,6 +37,35 @@ def _positive_int(text):
     return value
 
 
+def _condition(text):
+    """``--condition``: one class (``3``), classes (``0,1,2`` or ``[0,1,2]``) or one-hot rows
+    (``[[0,0,1],[1,0,0]]``), read by the model as in Python
+    (``vaezoo.models.conditional_vae.condition_labels``)."""
+    import json
+    listed = text.strip().startswith("[")
+    try:
+        value = json.loads(text if listed else f"[{text}]")
+    except json.JSONDecodeError:
+        value = None
+    rows = value if value and all(isinstance(v, list) for v in value) else [value]
+    numbers = [v for row in rows for v in (row or [None])]
+    if not value or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                            for v in numbers):
+        raise argparse.ArgumentTypeError(
+            f"expected a class (3), classes (0,1,2) or one-hot rows ([[0,0,1],[1,0,0]]); "
+            f"got {text!r}")
+    return value[0] if not listed and len(value) == 1 else value
+
+
+def _image_path(text):
+    """``-o``: a file whose extension matplotlib writes, checked before any work."""
+    from vaezoo import plot
+    try:
+        return plot.check_image_path(text)
+    except (ValueError, FileNotFoundError) as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _quiet_tf():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -54,36 +85,62 @@ def _list(args):
     return 0
 
 
+def _evaluated(record):
+    """'K = 100, 1000 of 10000 test images (split 'test'), statically binarized'."""
+    n, total = record["num_examples"], record.get("num_examples_in_split")
+    images = f"all {n} test images" if n == total else f"{n} of {total} test images"
+    binarized = (f", statically binarized (seed {record['binarization_seed']})"
+                 if record.get("binarization") else "")
+    return (f"K = {record['num_importance_samples']} importance samples, {images} (split "
+            f"{record.get('split', record.get('test_split'))!r}){binarized}")
+
+
+def _full_protocol_hint(record, full_k, target):
+    """How to run the full protocol when ``record`` measured less (else '')."""
+    if record["num_importance_samples"] >= full_k and \
+            record["num_examples"] == record.get("num_examples_in_split"):
+        return ""
+    return (f"\nvaezoo: that is a smaller evaluation than the full protocol (K = {full_k}, "
+            f"every test image); run it with: vaezoo evaluate {target} --num-samples {full_k}")
+
+
 def _train(args):
     _quiet_tf()
     from vaezoo import training
     cfg = training.resolve_config(args.config)
+    full_k = cfg["evaluation"]["num_importance_samples"]
     out = args.out or os.path.join("runs", cfg.get("name") or "run")
     metrics = training.train(cfg, out, epochs=args.epochs, resume=args.resume,
                              strategy=args.strategy, deterministic=args.deterministic,
-                             verbose=args.verbose)
-    test = metrics["test"]
+                             verbose=args.verbose, evaluate=args.eval,
+                             num_samples=args.num_samples, max_examples=args.max_examples)
+    trained = (f"{metrics['epochs']} epochs in {metrics['train_time_s']:.0f} s on "
+               f"{metrics.get('train_examples') or 'the'} training images")
+    test = metrics.get("test")
+    if not test:
+        print(f"vaezoo: {cfg.get('name')}: {trained}; no evaluation (--no-eval); run in {out}. "
+              f"Evaluate it with: vaezoo evaluate {out}")
+        return 0
     print(f"vaezoo: {cfg.get('name')}: test log p(x) = {test['log_likelihood']:.2f} "
-          f"± {test['stderr']:.2f} nats (K = {test['num_importance_samples']}, "
-          f"{test['bits_per_dim']:.4f} bits/dim), test ELBO = {test['elbo']:.2f}, "
-          f"train ELBO = {metrics['train']['elbo']:.2f}; {metrics['epochs']} epochs in "
-          f"{metrics['train_time_s']:.0f} s; run in {out}")
+          f"± {test['stderr']:.2f} nats ({test['bits_per_dim']:.4f} bits/dim), test ELBO = "
+          f"{test['elbo']:.2f}, train ELBO = {metrics['train']['elbo']:.2f}; {trained}; run in "
+          f"{out}\nvaezoo: evaluated with {_evaluated(metrics['evaluation'])}"
+          + _full_protocol_hint(metrics["evaluation"], full_k, out))
     return 0
 
 
 def _evaluate(args):
     _quiet_tf()
     from vaezoo import training
-    result = training.evaluate(args.run_dir, num_samples=args.num_samples,
+    result = training.evaluate(args.model, num_samples=args.num_samples,
                                max_examples=args.max_examples, verbose=args.verbose)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(f"vaezoo: {args.run_dir}: test log p(x) = {result['log_likelihood']:.2f} "
-              f"± {result['stderr']:.2f} nats (K = {result['num_importance_samples']}, "
-              f"{result['num_examples']} examples, {result['bits_per_dim']:.4f} bits/dim), "
+        print(f"vaezoo: {args.model}: test log p(x) = {result['log_likelihood']:.2f} "
+              f"± {result['stderr']:.2f} nats ({result['bits_per_dim']:.4f} bits/dim), "
               f"test ELBO = {result['elbo']:.2f} (rate {result['rate']:.2f}, distortion "
-              f"{result['distortion']:.2f})")
+              f"{result['distortion']:.2f})\nvaezoo: evaluated with {_evaluated(result)}")
     return 0
 
 
@@ -249,6 +306,14 @@ def _verbosity(parser):
                         help="0 silent, 1 progress bars (default), 2 one line per epoch")
 
 
+def _evaluation_size(parser, what):
+    parser.add_argument("--num-samples", type=_positive_int, metavar="K",
+                        help=f"importance samples per test image{what} (default: the "
+                             f"config's [evaluation] num_importance_samples, 1000 in the zoo)")
+    parser.add_argument("--max-examples", type=_positive_int, metavar="N",
+                        help=f"evaluate the first N test images{what} (default: all)")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="vaezoo", description="Variational autoencoders for Keras 3 on TFP: train, "
@@ -269,6 +334,8 @@ def build_parser():
              ["vaezoo train mlp_vae_fashion_mnist --out runs/mlp",
               "vaezoo train my_config.toml --epochs 3 --out runs/test --deterministic",
               "vaezoo train runs/mlp/config.toml --out runs/mlp --epochs 20   # continue",
+              "vaezoo train mlp_vae_fashion_mnist --epochs 1 --num-samples 10 "
+              "--max-examples 500   # quick look",
               "vaezoo train mlp_vae_fashion_mnist --out runs/mlp --no-resume  # start over"])
     p.add_argument("config", metavar="CONFIG",
                    help="a zoo entry name (see `vaezoo list`) or the path of a .toml config")
@@ -283,17 +350,21 @@ def build_parser():
                         "[training] deterministic")
     p.add_argument("--strategy", metavar="NAME",
                    help="tf.distribute strategy, e.g. mirrored (default: none)")
+    _evaluation_size(p, " in the final evaluation")
+    p.add_argument("--no-eval", dest="eval", action="store_false",
+                   help="skip the final evaluation (run `vaezoo evaluate DIR` later); "
+                        "metrics.json then holds the training history only")
     _verbosity(p)
 
     p = _add(sub, "evaluate", _evaluate,
-             "re-evaluate a run directory: test ELBO and importance-sampled log p(x)",
-             ["vaezoo evaluate runs/mlp", "vaezoo evaluate runs/mlp --num-samples 5000 --json"])
-    p.add_argument("run_dir", metavar="DIR", help="a run directory written by `vaezoo train`")
-    p.add_argument("--num-samples", type=_positive_int, metavar="K",
-                   help="importance samples per example (default: the config's "
-                        "[evaluation] num_importance_samples)")
-    p.add_argument("--max-examples", type=_positive_int, metavar="N",
-                   help="evaluate at most N test examples")
+             "evaluate a run directory or a pretrained entry on its test split: test ELBO "
+             "and importance-sampled log p(x)",
+             ["vaezoo evaluate runs/mlp", "vaezoo evaluate runs/mlp --num-samples 5000 --json",
+              "vaezoo evaluate mlp_vae_fashion_mnist --num-samples 100 --max-examples 1000"])
+    p.add_argument("model", metavar="NAME_OR_DIR",
+                   help="a run directory written by `vaezoo train`, or a pretrained entry "
+                        "(see `vaezoo list`)")
+    _evaluation_size(p, "")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     _verbosity(p)
 
@@ -307,11 +378,13 @@ def build_parser():
                    help="a pretrained entry (see `vaezoo list`) or a `vaezoo train` run directory")
     p.add_argument("-n", type=_positive_int, default=64, metavar="N",
                    help="number of images (default 64)")
-    p.add_argument("-o", "--output", required=True, metavar="PNG", help="the PNG to write")
+    p.add_argument("-o", "--output", required=True, type=_image_path, metavar="PNG",
+                   help="the image to write (.png, .pdf, .svg, .jpg, ...)")
     p.add_argument("--seed", type=int, default=0, help="seed of the samples (default 0)")
-    p.add_argument("--condition", type=int, metavar="LABEL",
-                   help="class label to condition on (conditional models only; default: "
-                        "cycle through the classes)")
+    p.add_argument("--condition", type=_condition, metavar="LABELS",
+                   help="class to condition on: one for all images (3), one per image "
+                        "(0,1,2,3) or one-hot rows ([[0,0,1],...]) (conditional models only; "
+                        "default: cycle through the classes)")
     p.add_argument("--title", help="figure title (default: the model's name)")
 
     kinds = "\n".join(f"  {k:<16} {h}" for k, (_, h) in PLOT_KINDS.items())
@@ -329,7 +402,8 @@ def build_parser():
                    help="a pretrained entry (see `vaezoo list`) or a `vaezoo train` run directory")
     p.add_argument("--kind", required=True, choices=tuple(PLOT_KINDS), metavar="KIND",
                    help="one of: " + ", ".join(PLOT_KINDS))
-    p.add_argument("-o", "--output", required=True, metavar="PNG", help="the PNG to write")
+    p.add_argument("-o", "--output", required=True, type=_image_path, metavar="PNG",
+                   help="the image to write (.png, .pdf, .svg, .jpg, ...)")
     p.add_argument("-n", type=_positive_int, metavar="N",
                    help="how many (images, pairs, dimensions, grid points or samples per "
                         "class, by kind; see above)")
@@ -339,8 +413,8 @@ def build_parser():
                    help="interpolation path (default linear)")
     p.add_argument("--steps", type=_positive_int, default=10, metavar="N",
                    help="points per interpolation or traversal row (default 10)")
-    p.add_argument("--condition", type=int, metavar="LABEL",
-                   help="class label for --kind manifold of a conditional model")
+    p.add_argument("--condition", type=_condition, metavar="LABEL",
+                   help="class for --kind manifold of a conditional model (e.g. 3)")
     p.add_argument("--title", help="figure title")
 
     return parser

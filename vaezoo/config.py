@@ -73,7 +73,8 @@ SCHEMA = {
         "dataset": (str, "fashion_mnist"),
         "train_split": (str, "train"),
         "test_split": (str, "test"),
-        "validation_split": (str, None),
+        "validation_split": (str, None),     # a named split to validate on (never the test one)
+        "validation_fraction": (_NUMBER, 0.1),  # else: the last fraction of train, held out
         "batch_size": (int, 128),
         "shuffle_buffer": (int, 10000),
         "num_labels": (int, None),           # semi-supervised entries: labelled examples kept
@@ -114,7 +115,7 @@ SCHEMA = {
 #: Top-level keys that are not tables.
 TOP_LEVEL = {"description": str, "base": str, "name": str}
 
-OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adamax", "nadam")
+OPTIMIZERS = ("adam", "fused_adam", "adamw", "sgd", "rmsprop", "adamax", "nadam")
 SCHEDULES = ("constant", "cosine", "exponential")
 POSITIVE = {("data", "batch_size"), ("data", "shuffle_buffer"), ("data", "num_labels"),
             ("data", "labeled_batch_size"), ("optimizer", "learning_rate"),
@@ -394,6 +395,16 @@ def validate(cfg, source="<config>"):
         filled = {k: d for k, (_, d) in keys.items() if d is not None}
         filled.update(given)
         out[table] = filled
+    fraction = out["data"]["validation_fraction"]
+    if not 0 <= fraction < 1:
+        raise ValueError(f"{source}: [data] key 'validation_fraction' must be in [0, 1) (the "
+                         f"last fraction of the train split held out for validation; 0: none); "
+                         f"got {fraction!r}")
+    if out["data"].get("validation_split") == out["data"]["test_split"]:
+        raise ValueError(f"{source}: [data] key 'validation_split' names the test split "
+                         f"{out['data']['test_split']!r}; validating on it would tune on the "
+                         f"test set. Remove it (the last [data] validation_fraction of the "
+                         f"train split is held out instead) or name another split.")
     name = out["optimizer"]["name"]
     if name not in OPTIMIZERS:
         hint = close_matches(name, OPTIMIZERS)
@@ -498,7 +509,9 @@ def optimizer_from_config(cfg):
         lr = keras.optimizers.schedules.ExponentialDecay(
             lr, decay_steps, decay_rate if decay_rate is not None else 0.96)
     from vaezoo.optimizers import FusedAdam
-    classes = {"adam": FusedAdam, "adamw": keras.optimizers.AdamW,
+    # "adam" is Keras' Adam; "fused_adam" opts into the same update in one kernel.
+    classes = {"adam": keras.optimizers.Adam, "fused_adam": FusedAdam,
+               "adamw": keras.optimizers.AdamW,
                "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop,
                "adamax": keras.optimizers.Adamax, "nadam": keras.optimizers.Nadam}
     kwargs = {k: v for k, v in opt.items() if v is not None}

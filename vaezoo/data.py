@@ -32,7 +32,14 @@ With the default ``source="auto"`` tfds is tried first; when it cannot provide
 the data (not prepared and no network, tfds not importable, download error...)
 and the data set is in ``IDX_DATASETS``, the IDX files are used.  To avoid
 long network timeouts, a data set that is not yet prepared is only downloaded
-if ``storage.googleapis.com:443`` answers within 3 seconds.  The source used is
+if ``storage.googleapis.com:443`` answers within 3 seconds.  Data that tfds
+serves without preparing come before that check, so inside
+``tfds.testing.mock_data(...)`` every data set (mnist and fashion_mnist
+included) is tfds' generated data, offline, as with ``tfds.load``.  When no
+source has the data, the error says what provides it for that data set (the
+Debian package ``dataset-fashion-mnist`` or ``$VAEZOO_DATA_DIR`` for
+fashion_mnist, IDX files in ``/usr/share/datasets/mnist`` or
+``$VAEZOO_DATA_DIR`` for mnist, tfds' data dir for every data set).  The source used is
 logged on the ``vaezoo.data`` logger and, with ``verbose=True``, printed as
 one line on stderr.
 
@@ -113,15 +120,30 @@ _SPLIT_HELP = (
     '"test[:1000]", "train[10%:20%]", "train[-1000:]" and sums such as '
     '"train+test" or "train[:10%]+test"'
 )
-_INSTALL_HELP = (
-    "To fix it, do one of: install the Debian package `dataset-fashion-mnist` "
-    "(apt-get install dataset-fashion-mnist, which provides "
-    "/usr/share/datasets/fashion-mnist); put the IDX files "
-    "(train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
-    "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) in a directory and "
-    f"set ${DATA_DIR_ENV} to it; or give tensorflow_datasets network access "
-    "so that it can download and prepare the data set."
-)
+_IDX_NAMES = ("train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
+              "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz")
+
+
+def _tfds_help(name, data_dir=None):
+    where = _tfds_data_dir_str(data_dir)
+    return (f"let tensorflow_datasets download and prepare {name} into its data dir ({where}; "
+            f"set by data_dir= or $TFDS_DATA_DIR): it needs network access, or copy a prepared "
+            f"{where}/{name}/ from a machine that has it (`tfds build {name}` there)")
+
+
+def install_help(name, data_dir=None):
+    """How to make ``name`` loadable here: the package or directory that provides it."""
+    if name == "fashion_mnist":
+        return ("To fix it, do one of: install the Debian package `dataset-fashion-mnist` "
+                "(apt-get install dataset-fashion-mnist, which provides "
+                f"{_DEFAULT_IDX_DIRS[name]}); put the IDX files ({_IDX_NAMES}) in a directory "
+                f"and set ${DATA_DIR_ENV} to it; or {_tfds_help(name, data_dir)}.")
+    if name in IDX_DATASETS:
+        return (f"No Debian package ships {name}. To fix it, do one of: put its IDX files "
+                f"({_IDX_NAMES}) in {_DEFAULT_IDX_DIRS[name]}, or in a directory named by "
+                f"${DATA_DIR_ENV} (directly or in its {name}/ subdirectory); or "
+                f"{_tfds_help(name, data_dir)}.")
+    return f"To fix it, {_tfds_help(name, data_dir)}."
 
 
 class _TfdsUnavailable(Exception):
@@ -296,7 +318,7 @@ def find_idx_dir(name, data_dir=None, split_names=("train", "test")):
             return d
     raise FileNotFoundError(
         f"No IDX files for {name!r} (splits {list(split_names)}) in any of "
-        f"{dirs}. {_INSTALL_HELP}")
+        f"{dirs}. {install_help(name, data_dir)}")
 
 
 @functools.lru_cache(maxsize=None)
@@ -414,6 +436,12 @@ def _tfds_load(name, split, data_dir, precheck):
         if precheck:
             builder = tfds.builder(name, data_dir=data_dir)
             if not builder.is_prepared():
+                # Data tfds serves without preparing (``tfds.testing.mock_data``) comes
+                # first; an unprepared builder fails here at once, without the network.
+                try:
+                    return builder.as_dataset(split=split)
+                except Exception:  # noqa: BLE001 - not there: download, if that can work
+                    pass
                 reason = _network_error()
                 if reason is not None:
                     raise _TfdsUnavailable(
@@ -448,19 +476,22 @@ def _resolve(name, split, data_dir, source, verbose):
             ds = _tfds_load(name, split, data_dir, precheck=source == "auto")
         except _TfdsUnavailable as e:
             reason = str(e)
+            if "DatasetNotFoundError" in reason:
+                raise ValueError(
+                    f"tensorflow_datasets has no data set named {name!r} ({reason}); check "
+                    f"the name (tfds.list_builders() lists them), e.g. 'fashion_mnist' or "
+                    f"'mnist'.") from e.__cause__
             if source == "tfds":
                 raise RuntimeError(
                     f"tensorflow_datasets cannot load {name}[{split}]: {reason}. "
-                    + ('Use source="auto" or "idx" to read local IDX files, or '
-                       + _INSTALL_HELP if name in IDX_DATASETS else
-                       "Give tensorflow_datasets network access or prepare the "
-                       "data set in its data_dir.")) from e.__cause__
+                    + ('Use source="auto" or "idx" to read local IDX files. '
+                       if name in IDX_DATASETS else "")
+                    + install_help(name, data_dir)) from e.__cause__
             if name not in IDX_DATASETS:
                 raise RuntimeError(
-                    f"tensorflow_datasets cannot load {name}[{split}]: {reason}. "
-                    "Only mnist and fashion_mnist have a local IDX fallback; give "
-                    "tensorflow_datasets network access or prepare the data set "
-                    "in its data_dir.") from e.__cause__
+                    f"tensorflow_datasets cannot load {name}[{split}]: {reason}. Only "
+                    f"mnist and fashion_mnist have a local IDX fallback. "
+                    + install_help(name, data_dir)) from e.__cause__
         else:
             _announce(f"{name}[{split}] from tfds (data_dir="
                       f"{_tfds_data_dir_str(data_dir)})", verbose)
@@ -565,8 +596,8 @@ def load(name, split="train", *, data_dir=None, binarization=None, seed=0,
       []}``, image uint8 or, with ``binarization="static"``, float32.
 
     Raises:
-      ValueError: bad ``binarization``, ``source`` or split syntax, or a
-        corrupted IDX file.
+      ValueError: bad ``binarization``, ``source`` or split syntax, a data
+        set name tfds does not know, or a corrupted IDX file.
       FileNotFoundError: no source can provide the data (message says how to
         fix it).
       RuntimeError: ``source="tfds"`` (or a data set without IDX fallback)

@@ -55,19 +55,19 @@ data.
 
 Precision of the importance-sampling step
 -----------------------------------------
-The decoder runs ``K`` times per image, so it is nearly all of the work
-(``K * N`` decoder passes: about 67 TFLOP for the MLP VAE at ``K = 5000`` over
-the 10,000 Fashion-MNIST test images). With ``precision="bfloat16"`` the
-decoder's layers multiply in bfloat16 with float32 accumulation (Keras'
-``mixed_bfloat16`` policy, set on the decoder's layers only while the step is
-traced); the encoder, the densities, the log-weights and the log-sum-exp stay in
-float32. ``"auto"`` (the default) picks bfloat16 only on a CPU with bfloat16
-dot-product instructions (AVX512-BF16 or AMX) and no GPU/TPU, where it doubles
-the decoder's speed; elsewhere float32. The change it makes to the estimate is
-measured, not assumed: on the pretrained MLP VAE (500 test images, K=1000, same
-seed) the mean of ``log p(x)`` moved by 0.0004 nats, with a per-example spread
-of 0.02 nats (``tests/test_evaluation_precision.py`` checks < 0.05 nats on a trained model;
-``benchmarks/throughput.py`` reports both). ``precision="float32"`` turns it off.
+By default the estimate computes in the model's own precision, its Keras
+dtype policy (float32 unless the model was made with ``dtype=`` or under
+``keras.config.set_dtype_policy``); the densities, log-weights and
+log-sum-exp are float32 in every case. ``precision="float32"`` forces float32
+throughout. The decoder runs ``K`` times per image, so it is nearly all of the
+work (``K * N`` decoder passes), and ``precision="bfloat16"`` is an explicit
+speed-up of it: the decoder's layers multiply in bfloat16 (Keras'
+``mixed_bfloat16`` policy on the decoder's layers only, while the step is
+traced); the encoder stays float32. bfloat16 keeps 8 significant bits, so the
+decoder's logits move by a fraction of a percent; how much that moves
+``log p(x)`` depends on the CPU's bfloat16 arithmetic (with and without native
+bfloat16 dot products), and ``tests/test_evaluation_precision.py`` bounds it
+on any CPU. Report such numbers as bfloat16 estimates.
 
 Posterior-collapse diagnostics
 ------------------------------
@@ -104,7 +104,6 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from tqdm.auto import tqdm
 
-from vaezoo import hardware
 from vaezoo.validation import check_positive_int
 
 tfd = tfp.distributions
@@ -270,23 +269,28 @@ def _log_prob(p, x):
     return p.log_prob(x)
 
 
-PRECISIONS = ("auto", "float32", "bfloat16")
+#: ``log_likelihood(precision=...)`` values besides None (the model's own dtype policy).
+PRECISIONS = ("float32", "bfloat16")
 
 
-def resolve_precision(precision):
-    """``"auto"`` -> ``"bfloat16"`` on a bf16-capable CPU-only machine, else ``"float32"``."""
+def check_precision(precision):
+    """``precision`` if it is None or one of ``PRECISIONS``, else a ValueError."""
+    if precision is None:
+        return None
     from vaezoo.registry import lookup
-    precision = lookup("precision", precision, {p: p for p in PRECISIONS})
-    if precision == "auto":
-        return "bfloat16" if hardware.bf16_pays() else "float32"
-    return precision
+    return lookup("precision", precision, {p: p for p in PRECISIONS})
+
+
+def _accelerator_present():
+    """Keras' rule for ``jit_compile="auto"``: XLA where a GPU or TPU is visible."""
+    return any(d.device_type in ("GPU", "TPU") for d in tf.config.list_logical_devices())
 
 
 class _decoder_policy:
-    """While active (trace time only), the decoder's layers compute in the
-    estimate's precision and the encoder's in float32, whatever precision the
-    model trains in. Holds the model weakly (the compiled steps are cached per
-    model)."""
+    """While active (trace time only), the layers compute in the estimate's
+    precision: float32 throughout for ``"float32"``, the decoder in
+    ``mixed_bfloat16`` and the rest in float32 for ``"bfloat16"``. Holds the
+    model weakly (the compiled steps are cached per model)."""
 
     def __init__(self, model_ref, precision):
         self._model_ref = model_ref
@@ -320,7 +324,7 @@ class _Compiled:
         self._fn = fn
         self._name = name
         self._policy = policy  # a _decoder_policy, entered while tracing
-        self._fuse_inner = not hardware.accelerator_present()
+        self._fuse_inner = not _accelerator_present()
         self._fast = tf.function(self._traced(fn, self._fuse_inner),
                                  jit_compile=not self._fuse_inner, reduce_retracing=True)
         self._plain = None
@@ -410,7 +414,7 @@ def _default_sample_batch(num_samples, batch_size, image_shape):
     return int(max(1, min(num_samples, _CHUNK_FLOATS // max(1, batch_size * pixels))))
 
 
-def _make_iwae_fn(model_ref, num_samples, chunk, precision="float32"):
+def _make_iwae_fn(model_ref, num_samples, chunk, precision=None):
     n_full, rem = divmod(num_samples, chunk)
     log_k = math.log(num_samples)
 
@@ -453,7 +457,7 @@ def _make_iwae_fn(model_ref, num_samples, chunk, precision="float32"):
         return m + tf.math.log(s) - log_k
 
     return _Compiled(batch_log_px, "the importance-sampling step",
-                     _decoder_policy(model_ref, precision))
+                     None if precision is None else _decoder_policy(model_ref, precision))
 
 
 def _class_summed(step, num_classes, x, seed):
@@ -467,7 +471,7 @@ def _class_summed(step, num_classes, x, seed):
 
 
 def log_likelihood(model, data, num_samples=1000, *, sample_batch=None, max_examples=None,
-                   seed=0, progress=True, return_per_example=False, precision="auto"):
+                   seed=0, progress=True, return_per_example=False, precision=None):
     """Importance-sampled estimate of the mean log-likelihood ``log p(x)``.
 
     ``log p(x) ~= logmeanexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)]`` with
@@ -486,14 +490,15 @@ def log_likelihood(model, data, num_samples=1000, *, sample_batch=None, max_exam
       seed: integer seed; the same seed (and data batching) gives the same estimate.
       progress: show a tqdm progress bar over batches.
       return_per_example: also return the per-example estimates.
-      precision: ``"auto"`` (default), ``"float32"`` or ``"bfloat16"``: the
-        precision of the decoder's matrix products (see the module docstring;
-        ``"auto"`` is bfloat16 only on a CPU with bfloat16 instructions).
+      precision: None (default: the model's dtype policy, float32 unless set),
+        ``"float32"`` or ``"bfloat16"`` (the decoder's matrix products in
+        bfloat16, an explicit speed-up; see the module docstring).
 
     Returns:
       dict with ``log_likelihood`` (mean nats per example), ``stderr`` (standard
       error of that mean over examples; NaN for one example), ``bits_per_dim``,
-      ``num_samples``, ``num_examples``, ``precision`` (the one used),
+      ``num_samples``, ``num_examples``, ``precision`` (the one used: the name
+      of the model's dtype policy for None),
       ``classes_summed_out`` (True for an M2 model: log p(x) with y summed out, see
       the module docstring) and, if asked, ``per_example``
       (float64 array of ``log p(x)`` estimates).
@@ -507,7 +512,7 @@ def log_likelihood(model, data, num_samples=1000, *, sample_batch=None, max_exam
         sample_batch = min(check_positive_int("sample_batch", sample_batch), num_samples)
     if max_examples is not None:
         max_examples = check_positive_int("max_examples", max_examples)
-    precision = resolve_precision(precision)
+    precision = check_precision(precision)
     base = _base_seed(seed)
 
     step = image_shape = None
@@ -540,7 +545,7 @@ def log_likelihood(model, data, num_samples=1000, *, sample_batch=None, max_exam
         "bits_per_dim": bits_per_dim(mean, image_shape),
         "num_samples": num_samples,
         "num_examples": int(per_example.size),
-        "precision": precision,
+        "precision": precision or model.dtype_policy.name,
         "classes_summed_out": _sums_out_classes(model),
     }
     if return_per_example:

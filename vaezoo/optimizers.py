@@ -1,13 +1,11 @@
-r"""Adam with TensorFlow's fused update kernel, the default optimizer of vaezoo.
+r"""Opt-in: Adam with TensorFlow's fused update kernel.
 
-Keras 3's ``keras.optimizers.Adam`` writes the update of each variable as about
-twenty small graph ops (casts, powers, two ``assign_add``, a square, a square
-root, a division, an ``assign_sub``). For a small network on a CPU the ops'
-dispatch and the three separate passes over the optimizer state cost about a
-fifth of a training step (``benchmarks/throughput.py``: the MLP VAE trains
-faster with SGD than with Adam by that much). :class:`FusedAdam` computes the
-very same update with one ``ResourceApplyAdam`` kernel per variable, which
-reads and writes ``variable``, ``m`` and ``v`` in a single pass::
+Keras 3's ``keras.optimizers.Adam`` (vaezoo's default, ``optimizer="adam"``)
+writes the update of each variable as about twenty small graph ops (casts,
+powers, two ``assign_add``, a square, a square root, a division, an
+``assign_sub``). :class:`FusedAdam` computes the very same update with one
+``ResourceApplyAdam`` kernel per variable, which reads and writes
+``variable``, ``m`` and ``v`` in a single pass::
 
     t      = iterations + 1
     alpha  = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)
@@ -21,17 +19,19 @@ Ba 2015, with the "epsilon hat" placement). It is a subclass of
 (``momentum`` and ``velocity`` per model variable, so checkpoints are
 interchangeable), learning-rate schedules, clipping, weight decay, EMA and loss
 scaling all go through Keras unchanged. ``amsgrad=True`` and sparse gradients
-use the Keras update.
+use the Keras update. It uses TensorFlow's kernel, so it needs the TensorFlow
+backend (vaezoo's).
 
-``VAE.compile(optimizer="adam")`` (the default) and ``[optimizer] name = "adam"``
-in a zoo config give a :class:`FusedAdam`; pass ``keras.optimizers.Adam(...)``
-to get Keras' own.
+Opt in with ``VAE.compile(optimizer="fused_adam")``, ``optimizer=FusedAdam(...)``
+or ``[optimizer] name = "fused_adam"`` in a zoo config. Its speed-up of the MLP
+VAE's training step, measured against Keras' Adam in the same run, is in
+``docs/benchmarks.md`` (``benchmarks/throughput.py``).
 """
 
 import keras
 import tensorflow as tf
 
-__all__ = ["FusedAdam", "resolve"]
+__all__ = ["FusedAdam", "get"]
 
 
 @keras.saving.register_keras_serializable(package="vaezoo")
@@ -66,8 +66,9 @@ def _tf_variable(variable):
     return variable.value if isinstance(variable, keras.Variable) else variable
 
 
-def resolve(optimizer):
-    """The optimizer ``compile`` should use: ``"adam"`` (any case) -> ``FusedAdam()``."""
-    if isinstance(optimizer, str) and optimizer.lower() == "adam":
+def get(optimizer):
+    """The optimizer ``VAE.compile`` gives Keras: ``"fused_adam"`` (any case) ->
+    ``FusedAdam()``; anything else as given (Keras resolves ``"adam"`` to its Adam)."""
+    if isinstance(optimizer, str) and optimizer.lower() == "fused_adam":
         return FusedAdam()
     return optimizer

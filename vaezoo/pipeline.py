@@ -1,17 +1,21 @@
-"""In-memory arrays given to ``fit``: batches of row numbers, rows gathered in the step.
+"""Opt-in: in-memory arrays given to ``fit``, as batches of row numbers gathered in the step.
+
+``VAE.fit`` uses it when the model's ``gather_arrays_in_step`` is True (off by
+default: Keras' own array pipeline runs). It changes how ``fit`` reads NumPy
+arrays, not what the model sees: the same batches, so the same numbers on any
+machine; its speed against Keras' pipeline is in ``docs/benchmarks.md``
+(``benchmarks/throughput.py``). It is meant for training on a CPU: the step
+reads the whole array where it runs. Where it cannot run (a ``tf.distribute``
+strategy, the ``fit`` arguments of ``UNSUPPORTED``) ``fit`` warns and uses
+Keras' pipeline.
 
 ``keras.Model.fit(x_array, batch_size=B)`` builds a tf.data pipeline that
 copies every batch out of the array in a parallel ``map`` (its own threads,
 tuned by tf.data's autotuner) and hands the copy to the train step; each epoch
-gets a fresh iterator. On the 2-core CPU of ``benchmarks/throughput.py``, a
-fresh *autotuned* iterator per epoch put a third of the epochs of vaezoo's
-compiled train function at 11.45 ms per step instead of 7-9; with the
-autotuner off none were (``benchmarks/iterator_modes.py``).
-
-For a NumPy array, ``VAE.fit`` gives Keras this pipeline instead: each element
-is the whole array (one tensor, passed by reference, never copied) and the
-row numbers of one batch; the train step gathers its rows itself
-(``tf.gather``, a single 400 KB copy for 128 Fashion-MNIST images).
+gets a fresh iterator. Here each element is the whole array (one tensor, passed
+by reference, never copied) and the row numbers of one batch; the train step
+gathers its rows itself (``tf.gather``, a single 400 KB copy for 128
+Fashion-MNIST images).
 
 Keras copies the whole array into a tensor at every ``fit`` call. Here an
 array already laid out as TensorFlow needs it (C-contiguous, float32, its
@@ -19,9 +23,7 @@ data on a 64-byte boundary: ``vaezoo.data.aligned``, and every array of
 ``vaezoo.data.load_arrays``) becomes that tensor without a copy, through
 DLPack: ``fit`` reads it in place, so changes made to it during ``fit`` are
 seen by later batches, as with any NumPy view. Any other array is copied
-once per call. That copy is not small next to an epoch: 188 MB for the 60,000
-Fashion-MNIST images, made at every ``fit`` call (``benchmarks/throughput.py``'s
-row "vaezoo with Keras' array pipeline" pays it, as the reference does).
+once per call.
 
 The batches are Keras' own:
 
@@ -32,9 +34,8 @@ The batches are Keras' own:
   before shuffling, and validates on it with ``validation_batch_size`` (else
   ``batch_size``), as Keras does.
 
-So the model sees the same data in the same batches; only where the copy
-happens moves. The tf.data autotuner is off for this pipeline (it has nothing
-to tune: no parallel map, one small prefetch).
+The tf.data autotuner is off for this pipeline (it has nothing to tune: no
+parallel map, one small prefetch).
 """
 
 import math
@@ -75,20 +76,23 @@ def _as_tensor(a):
     return tf.convert_to_tensor(a)
 
 
-def covers(x, y, kwargs):
-    """True when ``fit(x, y, **kwargs)`` can run on this pipeline.
+def not_covered(x, y, kwargs):
+    """Why ``fit(x, y, **kwargs)`` cannot run on this pipeline; None when it can.
 
-    That is: ``x`` is a non-empty NumPy array of a batch of images, ``y`` is
+    It can when ``x`` is a non-empty NumPy array of a batch of images, ``y`` is
     None or an array of the same length, none of ``UNSUPPORTED`` is given, and
     ``shuffle`` is True or False (Keras' ``"batch"`` is left to Keras).
     """
     if not isinstance(x, np.ndarray) or x.ndim < 2 or len(x) == 0:
-        return False
+        return "x is not a non-empty NumPy array of images"
     if y is not None and not (isinstance(y, np.ndarray) and y.ndim >= 1 and len(y) == len(x)):
-        return False
-    if any(kwargs.get(k) is not None for k in UNSUPPORTED):
-        return False
-    return kwargs.get("shuffle", True) in (True, False)
+        return "y is not a NumPy array with one row per image"
+    given = [k for k in UNSUPPORTED if kwargs.get(k) is not None]
+    if given:
+        return f"{', '.join(given)} given"
+    if kwargs.get("shuffle", True) not in (True, False):
+        return f"shuffle={kwargs['shuffle']!r}"
+    return None
 
 
 def rows_dataset(x, y=None, batch_size=DEFAULT_BATCH_SIZE, shuffle=True):

@@ -1,7 +1,8 @@
 """Pictures of what a VAE does: samples, reconstructions, latent-space views, curves.
 
 Every function takes a model (any ``vaezoo.VAE``) and returns a
-``matplotlib.figure.Figure``; with ``path=`` it also saves a PNG there. The
+``matplotlib.figure.Figure``; with ``path=`` it also saves it there, in the format
+of the file's extension (``check_image_path``: .png, .pdf, .svg, .jpg, ...). The
 figures are built on the non-interactive Agg canvas and never shown, so this
 module works on headless machines and inside tests; in a notebook, a returned
 figure displays itself. Nothing goes through ``pyplot``, so there is no figure
@@ -22,6 +23,7 @@ Example:
 """
 
 import math
+import os
 
 import matplotlib
 import matplotlib.ticker
@@ -43,6 +45,8 @@ __all__ = [
     "conditional_grid",
     "training_curves",
     "tile",
+    "check_image_path",
+    "image_formats",
 ]
 
 DEFAULT_DPI = 100
@@ -143,9 +147,39 @@ def _square_rows(images, ncols=None):
     return [images[i:i + ncols] for i in range(0, n, ncols)]
 
 
+def image_formats():
+    """The file extensions matplotlib writes (``{"png": "Portable Network Graphics", ...}``)."""
+    return Figure().canvas.get_supported_filetypes()
+
+
+def check_image_path(path):
+    """``path`` if matplotlib can write an image there, else a clear error, before any work.
+
+    The format is the file's extension (``.png``, ``.pdf``, ``.svg``, ``.jpg``, ...);
+    an unknown or missing extension is a ValueError listing the supported ones, a
+    missing directory a FileNotFoundError. ``None`` (no file) passes.
+    """
+    if path is None:
+        return None
+    path = os.fspath(path)
+    extension = os.path.splitext(path)[1][1:].lower()
+    formats = image_formats()
+    if extension not in formats:
+        got = f"its extension .{extension} is not" if extension else "it has no extension, which is"
+        raise ValueError(
+            f"cannot save a figure as {path!r}: {got} an image format matplotlib writes. "
+            f"Use one of: {', '.join('.' + e for e in sorted(formats))} (e.g. samples.png).")
+    directory = os.path.dirname(path)
+    if directory and not os.path.isdir(directory):
+        raise FileNotFoundError(f"cannot save a figure as {path!r}: the directory {directory!r} "
+                                f"does not exist; create it first")
+    return path
+
+
 def _finish(fig, path):
     if path is not None:
-        fig.savefig(path, format="png", dpi=fig.dpi)
+        path = check_image_path(path)
+        fig.savefig(path, format=os.path.splitext(path)[1][1:].lower(), dpi=fig.dpi)
     return fig
 
 
@@ -179,34 +213,30 @@ def sample_grid(model, n=64, *, seed=0, condition=None, ncols=None, title=None, 
       model: a built ``vaezoo.VAE``.
       n: number of images.
       seed: seed of z (same seed, same picture).
-      condition: for a conditional model, the label(s) to condition on (an int
-        or ``n`` ints); by default the labels cycle through the classes
+      condition: for a conditional model, the label(s) to condition on: one
+        class for all (``3``), ``n`` classes, or ``n`` one-hot rows (as
+        ``model.sample`` reads them); by default the labels cycle through the classes
         0, 1, ..., so each column shows one class when ``ncols`` equals the
         number of classes.
       ncols: images per row (default ``ceil(sqrt(n))``; for a conditional model
         without ``condition``, the number of classes).
       title: figure title (default: the model's name).
-      path: where to save a PNG (optional).
+      path: where to save the figure (optional); its extension is the format (.png,
+        .pdf, .svg, .jpg, ...: ``image_formats()``), checked before any work.
       cell, dpi: inches per image cell and dots per inch of the figure.
 
     Returns:
       a ``matplotlib.figure.Figure``.
     """
+    check_image_path(path)
     n = check_positive_int("n", n)
-    if _is_conditional(model):
-        if condition is None:
-            classes = _num_classes(model)
-            condition = np.arange(n) % classes
-            ncols = ncols or classes
-        elif np.ndim(condition) == 0:
-            condition = np.full([n], int(condition))
-        images = model.sample(n, seed=seed, condition=np.asarray(condition))
-    else:
-        if condition is not None:
-            raise ValueError(
-                f"condition={condition!r} given, but {type(model).__name__} is not a "
-                f"conditional model; drop condition or use a ConditionalVAE")
-        images = model.sample(n, seed=seed)
+    if _is_conditional(model) and condition is None:
+        classes = _num_classes(model)
+        condition = np.arange(n) % classes
+        ncols = ncols or classes
+    # The model reads the condition (a class, classes or one-hot rows) and refuses one
+    # it cannot use (an unconditional model).
+    images = model.sample(n, seed=seed, condition=condition)
     fig = _image_grid(_square_rows(_as_images(images), ncols),
                       title=_model_name(model) + " samples" if title is None else title,
                       cell=cell, dpi=dpi)
@@ -256,6 +286,7 @@ def reconstructions(model, images, *, n=None, title=None, path=None, cell=DEFAUL
     Returns:
       a ``matplotlib.figure.Figure``.
     """
+    check_image_path(path)
     images = _take(images, n)
     x, y = _encode_decode_inputs(model, images)
     outputs = _decode(model, _encode(model, x, y).mean(), y).mean()
@@ -346,6 +377,7 @@ def interpolation(model, a, b, steps=10, method="linear", *, title=None, path=No
     Returns:
       a ``matplotlib.figure.Figure``.
     """
+    check_image_path(path)
     steps = check_positive_int("steps", steps)
     if steps < 2:
         raise ValueError(f"steps must be at least 2 (the two ends); got {steps}")
@@ -470,6 +502,7 @@ def traversal(model, image, dims=8, *, steps=9, span=3.0, data=None, title=None,
     Returns:
       a ``matplotlib.figure.Figure``.
     """
+    check_image_path(path)
     steps = check_positive_int("steps", steps)
     if not span > 0:
         raise ValueError(f"span must be > 0 (prior standard deviations); got {span!r}")
@@ -521,6 +554,7 @@ def manifold(model, n=20, *, quantiles=(0.05, 0.95), condition=None, title=None,
     Returns:
       a ``matplotlib.figure.Figure``.
     """
+    check_image_path(path)
     if model.latent_dim != 2:
         raise ValueError(
             f"manifold needs a 2-D latent space; this model has latent_dim={model.latent_dim}. "
@@ -531,13 +565,9 @@ def manifold(model, n=20, *, quantiles=(0.05, 0.95), condition=None, title=None,
     if not 0.0 < low < high < 1.0:
         raise ValueError(f"quantiles must be (low, high) with 0 < low < high < 1; "
                          f"got {quantiles!r}")
-    y = None
-    if _is_conditional(model):
-        y = np.full([n * n], 0 if condition is None else int(condition), np.int64)
-    elif condition is not None:
-        raise ValueError(f"condition={condition!r} given, but {type(model).__name__} is not "
-                         f"a conditional model; drop condition")
-    quantile, _, _ = _prior_marginals(model, None if y is None else y[:1])
+    # One class for the whole grid (the model reads it and refuses it if unconditional).
+    y = 0 if _is_conditional(model) and condition is None else condition
+    quantile, _, _ = _prior_marginals(model, y)
     grid = np.asarray(quantile(np.linspace(low, high, n)), np.float32)  # [n, 2]
     z1, z2 = np.meshgrid(grid[:, 0], grid[::-1, 1])  # z_2 decreasing down the rows
     codes = np.stack([z1, z2], -1).reshape(-1, 2)
@@ -622,6 +652,7 @@ def latent_scatter(model, data, *, max_examples=2000, class_names=None, title=No
     Returns:
       a ``matplotlib.figure.Figure``.
     """
+    check_image_path(path)
     means, labels = [], []
     for x, y in _labelled_batches(model, data, max_examples):
         q = _encode(model, x, y if _is_conditional(model) else None)
@@ -685,6 +716,7 @@ def conditional_grid(model, n_per_class=8, *, classes=None, seed=0, class_names=
     Returns:
       a ``matplotlib.figure.Figure``.
     """
+    check_image_path(path)
     if not _is_conditional(model):
         raise ValueError(
             f"conditional_grid needs a conditional model (model.is_conditional, e.g. a "
@@ -757,6 +789,7 @@ def training_curves(metrics, *, keys=None, title=None, path=None, dpi=DEFAULT_DP
     Returns:
       a ``matplotlib.figure.Figure``.
     """
+    check_image_path(path)
     curves = _history(metrics)
     names = [k for k in curves if not k.startswith("val_")]
     names += [k[4:] for k in curves if k.startswith("val_") and k[4:] not in curves]

@@ -8,11 +8,26 @@ directory::
     out_dir/
       config.toml          the resolved config (``vaezoo train out_dir/config.toml`` repeats it)
       checkpoints/         epoch-0003.ckpt.npz ... (the last ``keep_checkpoints``)
-      metrics.json         train / test ELBO, test log p(x) (+ stderr, bits/dim, K), history
-                           (+ test accuracy for a model that classifies)
+      metrics.json         train / test ELBO, test log p(x) (+ stderr, bits/dim), history
+                           (+ test accuracy for a model that classifies); "validation" says
+                           which train examples were held out, "evaluation" the split, K,
+                           test images and binarization of the final evaluation
       samples.png          samples from the prior (and reconstructions.png)
       model.keras          the final model (loads in Keras safe mode)
       model.weights.h5     its weights (``vaezoo.load(out_dir)`` reads them)
+
+Validation and the final evaluation
+-----------------------------------
+``fit`` validates (the ``val_*`` metrics) on the last ``[data]
+validation_fraction`` (default 10%) of the train split, held out of training,
+like Keras' ``validation_split``; or on ``[data] validation_split`` if a config
+names a split. Never on the test split. After training, the train ELBO and the
+test ELBO and importance-sampled log p(x) are measured with ``[evaluation]
+num_importance_samples`` (K) on every test image, or the first ``max_examples``
+(``train(..., num_samples=K, max_examples=N)``, ``vaezoo train --num-samples K
+--max-examples N``; ``evaluate=False`` / ``--no-eval`` skips it). Running a
+finished run again (same config, every epoch done, the same evaluation asked
+for) returns its ``metrics.json`` without training or evaluating anything.
 
 Semi-supervised configs
 -----------------------
@@ -376,7 +391,9 @@ def _step_checkpointer(out_dir, every, state, keep, guard):
             if step - state["last_saved"] < every or guard.failure is not None:
                 return
             state["last_saved"] = step
-            done = state["batches_done"] + batch + 1
+            # Batches truly done: Keras' `batch` is the last step the execution could
+            # have reached, past the epoch's end in its last, partial execution.
+            done = state["batches_done"] + step - state["epoch_step"]
             means = {m.name: [float(v.numpy()) for v in m.variables] for m in self.model.metrics}
             record = dict(state["record"](), batch=done, running_metrics=means)
             save_checkpoint(checkpoint_path(out_dir, state["epoch"], done), self.model, record)
@@ -410,9 +427,10 @@ def _config_digest(cfg):
     """Hash of the config without the keys that may change between sessions of a run."""
     ignored = {("training", "epochs"), ("training", "deterministic"),
                ("training", "checkpoint_every")}
+    # [evaluation] says how the finished model is measured, not how it is trained.
     stable = {t: ({k: v for k, v in val.items() if (t, k) not in ignored}
                   if isinstance(val, dict) else val)
-              for t, val in cfg.items() if t not in ("description", "name")}
+              for t, val in cfg.items() if t not in ("description", "name", "evaluation")}
     return hashlib.sha256(json.dumps(_jsonable(stable), sort_keys=True).encode()).hexdigest()
 
 
@@ -460,19 +478,46 @@ def _check_semi_supervised(cfg, source):
 
 
 def _datasets(cfg, verbose):
-    """(train, validation, test) unbatched datasets; train keeps [data] num_labels labels.
+    """(train, validation, test, validation record): unbatched datasets.
 
-    With ``num_labels`` every training label outside a class-balanced subset of
-    that size (drawn with ``[training] seed``) becomes -1 (``_labeled_train``).
+    The model validates (the ``val_*`` metrics of ``fit``) on the last
+    ``[data] validation_fraction`` of the train split, held out of training,
+    as Keras' ``validation_split`` does; or on ``[data] validation_split`` when
+    a config names one. Never on the test split (``config.validate`` refuses
+    it). The record says which examples were held out.
     """
     from vaezoo import data as data_lib
     d = cfg["data"]
     kwargs = {"data_dir": d.get("data_dir"), "verbose": bool(verbose)}
-    train = data_lib.load(d["dataset"], d["train_split"], **kwargs).cache()
+    train = data_lib.load(d["dataset"], d["train_split"], **kwargs)
     test = data_lib.load(d["dataset"], d["test_split"], **kwargs).cache()
-    val_split = d.get("validation_split")
-    val = data_lib.load(d["dataset"], val_split, **kwargs).cache() if val_split else test
-    return train, val, test
+    if d.get("validation_split"):
+        val = data_lib.load(d["dataset"], d["validation_split"], **kwargs).cache()
+        return train.cache(), val, test, {"split": d["validation_split"],
+                                          "held_out_of_train": False,
+                                          "num_examples": _num_examples(val)}
+    total = _num_examples(train)
+    held_out = int(round(d["validation_fraction"] * total))
+    if held_out and held_out >= total:
+        raise ValueError(f"[data] validation_fraction = {d['validation_fraction']} of the "
+                         f"{total} examples of {d['train_split']!r} leaves none to train on; "
+                         f"lower it or give a larger train split")
+    first = total - held_out
+    record = {"split": f"{d['train_split']!r} examples {first} to {total - 1} (the last "
+                       f"{held_out}, held out of training)" if held_out else None,
+              "held_out_of_train": True, "fraction": d["validation_fraction"],
+              "first_example": first, "num_examples": held_out, "train_examples": first}
+    # Cached after the split: a cache read only in part would never be complete.
+    val = train.skip(first).cache() if held_out else None
+    return (train.take(first) if held_out else train).cache(), val, test, record
+
+
+def _num_examples(dataset):
+    import tensorflow as tf
+    count = int(dataset.cardinality())
+    if count < 0:                                  # unknown: count once (the data is cached)
+        count = int(dataset.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
+    return count
 
 
 def _labeled_train(train, cfg):
@@ -517,12 +562,12 @@ def _image_shape(dataset):
     return shape + (1,) if len(shape) == 2 else shape
 
 
-def _build_model(cfg, image_shape):
-    from vaezoo import config as config_lib
+def _built_config(cfg, image_shape):
+    """The run's resolved config: the image shape and the model seed filled in."""
     cfg = json.loads(json.dumps(cfg))                   # a private copy
     cfg["model"].setdefault("image_shape", list(image_shape))
     cfg["model"].setdefault("seed", cfg["training"]["seed"])
-    return config_lib.model_from_config(cfg), cfg
+    return cfg
 
 
 def _get_strategy(strategy):
@@ -547,8 +592,17 @@ def _history_append(history, logs):
 
 # ---------------------------------------------------------------------- train
 def train(config, out_dir, *, epochs=None, resume=True, strategy=None, verbose=1,
-          deterministic=None, keep_checkpoints=2, callbacks=None):
+          deterministic=None, keep_checkpoints=2, callbacks=None, evaluate=True,
+          num_samples=None, max_examples=None):
     """Train a config into ``out_dir``; resumes from its newest checkpoint by default.
+
+    The model validates (``val_*`` in the history) on the last ``[data]
+    validation_fraction`` (10%) of the train split, held out of training, never
+    on the test split. The final evaluation measures the ELBO and the
+    importance-sampled log p(x) of the test split; ``metrics.json`` records its
+    K, the number of test images, the split and the binarization. A rerun of a
+    finished run (same config, all epochs done, the same evaluation asked for)
+    returns the stored metrics without computing anything again.
 
     Args:
       config: a config dict (``vaezoo.config.load_config``), a zoo entry name or a path.
@@ -561,6 +615,12 @@ def train(config, out_dir, *, epochs=None, resume=True, strategy=None, verbose=1
       deterministic: deterministic ops (default ``[training] deterministic``).
       keep_checkpoints: how many checkpoints to keep.
       callbacks: extra Keras callbacks for ``fit``.
+      evaluate: False skips the final evaluation (``metrics.json`` then has no
+        ``train`` / ``test`` metrics; ``vaezoo evaluate out_dir`` measures them later).
+      num_samples: importance samples K of the final log p(x) (overrides
+        ``[evaluation] num_importance_samples``).
+      max_examples: evaluate the first N test images only (overrides
+        ``[evaluation] max_examples``; default all).
 
     Returns:
       the metrics dict written to ``metrics.json``.
@@ -580,35 +640,48 @@ def train(config, out_dir, *, epochs=None, resume=True, strategy=None, verbose=1
         cfg["training"]["epochs"] = validation.check_positive_int("epochs", epochs)
     if deterministic is not None:
         cfg["training"]["deterministic"] = bool(deterministic)
+    if num_samples is not None:
+        cfg["evaluation"]["num_importance_samples"] = validation.check_positive_int(
+            "num_samples", num_samples)
+    if max_examples is not None:
+        cfg["evaluation"]["max_examples"] = validation.check_positive_int(
+            "max_examples", max_examples)
     keep_checkpoints = validation.check_positive_int("keep_checkpoints", keep_checkpoints)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     total_epochs, seed = cfg["training"]["epochs"], cfg["training"]["seed"]
     every = cfg["training"].get("checkpoint_every")
 
-    if cfg["training"].get("deterministic"):
-        tf.config.experimental.enable_op_determinism()
-    keras.utils.set_random_seed(seed)
-
-    train_raw, val_raw, test_raw = _datasets(cfg, verbose)
+    train_raw, val_raw, test_raw, val_record = _datasets(cfg, verbose)
     # The train ELBO of metrics.json is measured like the test one, on every training
     # example with its label; fitting sees only [data] num_labels labels.
     train_fit = _labeled_train(train_raw, cfg)
-    image_shape = _image_shape(train_raw)
-    strategy = _get_strategy(strategy)
-    scope = strategy.scope() if strategy is not None else _nullcontext()
-    with scope:
-        model, built_cfg = _build_model(cfg, image_shape)
-        # A step checkpoint needs a Python round trip every `every` steps at least.
-        compile_kwargs = {"steps_per_execution": min(every, 32)} if every else {}
-        model.compile(optimizer=config_lib.optimizer_from_config(cfg), **compile_kwargs)
-        model.optimizer.build(model.trainable_variables)
+    built_cfg = _built_config(cfg, _image_shape(train_raw))
     if resume and latest_checkpoint(out_dir) and (out_dir / CONFIG_FILE).is_file():
         previous = config_lib.load_config(out_dir / CONFIG_FILE)
         if _config_digest(previous) != _config_digest(built_cfg):
             raise ValueError(
                 f"{out_dir} holds a run of another config; resuming it with this config would "
                 f"mix two runs. Use another --out directory, or --no-resume to start over there.")
+        finished = _finished_metrics(out_dir, built_cfg, evaluate)
+        if finished is not None:
+            if verbose:
+                print(f"vaezoo: {out_dir} already holds this run, finished ({total_epochs} "
+                      f"epochs) and evaluated as asked: reusing its {METRICS_FILE} (pass "
+                      f"--no-resume to train again)", flush=True)
+            return finished
+
+    if cfg["training"].get("deterministic"):
+        tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(seed)
+    strategy = _get_strategy(strategy)
+    scope = strategy.scope() if strategy is not None else _nullcontext()
+    with scope:
+        model = config_lib.model_from_config(built_cfg)
+        # A step checkpoint needs a Python round trip every `every` steps at least.
+        compile_kwargs = {"steps_per_execution": min(every, 32)} if every else {}
+        model.compile(optimizer=config_lib.optimizer_from_config(cfg), **compile_kwargs)
+        model.optimizer.build(model.trainable_variables)
     if not resume:                       # only now: the new config is known to be good
         for old in list_checkpoints(out_dir):
             old.unlink()
@@ -636,7 +709,7 @@ def train(config, out_dir, *, epochs=None, resume=True, strategy=None, verbose=1
                   f"step {meta['step']})", flush=True)
 
     guard = _guard_class()()
-    state = {"epoch": start_epoch, "batches_done": 0, "record": None,
+    state = {"epoch": start_epoch, "batches_done": 0, "record": None, "epoch_step": 0,
              "last_saved": int(model.optimizer.iterations.numpy())}
 
     def record(epoch_done=None):
@@ -648,15 +721,19 @@ def train(config, out_dir, *, epochs=None, resume=True, strategy=None, verbose=1
     state["record"] = record
     started = time.perf_counter()
     for epoch in range(start_epoch, total_epochs):
-        state.update(epoch=epoch, batches_done=skip if epoch == start_epoch else 0)
+        state.update(epoch=epoch, batches_done=skip if epoch == start_epoch else 0,
+                     epoch_step=int(model.optimizer.iterations.numpy()))
         fit_callbacks = [guard] + list(callbacks or [])
+        if verbose:
+            from vaezoo.callbacks import BatchProgbarLogger
+            fit_callbacks.append(BatchProgbarLogger())
         if every:
             fit_callbacks.append(_step_checkpointer(out_dir, every, state, keep_checkpoints,
                                                     guard))
         if epoch == start_epoch and skip and running:
             fit_callbacks.append(_metric_restorer(running))
         data = _epoch_data(train_fit, cfg, epoch, skip if epoch == start_epoch else 0)
-        val = _prefetched(val_raw.batch(cfg["data"]["batch_size"]))
+        val = _prefetched(val_raw.batch(cfg["data"]["batch_size"])) if val_raw else None
         if verbose:
             print(f"Epoch {epoch + 1}/{total_epochs}", flush=True)
         result = model.fit(data, validation_data=val, epochs=1, verbose=verbose, shuffle=False,
@@ -668,12 +745,55 @@ def train(config, out_dir, *, epochs=None, resume=True, strategy=None, verbose=1
         _prune(out_dir, keep_checkpoints)
     train_time += time.perf_counter() - started
 
-    metrics = _final_metrics(model, cfg, train_raw, test_raw, history, train_time, verbose)
+    metrics = _run_record(model, cfg, history, train_time, val_record)
+    metrics["config_digest"] = _config_digest(built_cfg)
     metrics["resumed_from"] = resumed_from
+    if evaluate:
+        metrics.update(_final_metrics(model, cfg, train_raw, test_raw, verbose))
+    else:
+        metrics.update(train=None, test=None, evaluation={
+            "skipped": True, "split": cfg["data"]["test_split"],
+            "command": f"vaezoo evaluate {out_dir}"})
     _save_pictures(model, test_raw, out_dir, seed)
     atomic_write(out_dir / KERAS_FILE, model.save, suffix=".keras")
     atomic_write(out_dir / WEIGHTS_FILE, model.save_weights, suffix=".weights.h5")
     _write_json(out_dir / METRICS_FILE, metrics)
+    return metrics
+
+
+def _evaluation_spec(cfg):
+    """What the final evaluation measures: reruns reuse metrics only for the same."""
+    ev = cfg["evaluation"]
+    return {"split": cfg["data"]["test_split"], "num_importance_samples":
+            ev["num_importance_samples"], "max_examples": ev.get("max_examples"),
+            "seed": ev["seed"]}
+
+
+def _finished_metrics(out_dir, built_cfg, evaluate):
+    """The stored metrics of a finished run of ``built_cfg`` in ``out_dir``, or None.
+
+    Finished: ``metrics.json`` written for this config digest and epoch count, the
+    newest checkpoint is the last epoch's with the same step, and (unless
+    ``evaluate`` is False) the evaluation it holds is the one asked for now.
+    """
+    path, total = out_dir / METRICS_FILE, built_cfg["training"]["epochs"]
+    ckpt = latest_checkpoint(out_dir)
+    if not path.is_file() or not (out_dir / WEIGHTS_FILE).is_file() or ckpt is None \
+            or ckpt.name != checkpoint_path(out_dir, total).name:
+        return None
+    try:
+        metrics = json.loads(path.read_text(encoding="utf-8"))
+        meta, _ = read_checkpoint(ckpt)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(metrics, dict) or metrics.get("epochs") != total \
+            or metrics.get("config_digest") != _config_digest(built_cfg) \
+            or metrics.get("steps") != meta.get("step"):
+        return None
+    stored = metrics.get("evaluation") or {}
+    if evaluate and (stored.get("skipped") or any(
+            stored.get(k) != v for k, v in _evaluation_spec(built_cfg).items())):
+        return None
     return metrics
 
 
@@ -698,36 +818,15 @@ def _eval_batches(raw, cfg):
     return _prefetched(raw.batch(size))
 
 
-def _final_metrics(model, cfg, train_raw, test_raw, history, train_time, verbose):
-    from vaezoo import evaluation
-    ev = cfg["evaluation"]
-    progress = verbose == 1
-    started = time.perf_counter()
-    train_elbo = evaluation.elbo(model, _eval_batches(train_raw, cfg), seed=ev["seed"],
-                                 progress=progress, max_examples=ev.get("max_examples"))
-    test_elbo = evaluation.elbo(model, _eval_batches(test_raw, cfg), seed=ev["seed"],
-                                progress=progress, max_examples=ev.get("max_examples"))
-    ll = evaluation.log_likelihood(model, _eval_batches(test_raw, cfg),
-                                   num_samples=ev["num_importance_samples"], seed=ev["seed"],
-                                   sample_batch=ev.get("sample_batch"),
-                                   max_examples=ev.get("max_examples"), progress=progress)
+def _run_record(model, cfg, history, train_time, val_record):
+    """The part of ``metrics.json`` that needs no evaluation."""
     d = cfg["data"]
-    test = {"elbo": test_elbo["elbo"], "rate": test_elbo["rate"],
-            "distortion": test_elbo["distortion"], "elbo_stderr": test_elbo["stderr"],
-            "log_likelihood": ll["log_likelihood"], "stderr": ll["stderr"],
-            "bits_per_dim": ll["bits_per_dim"], "num_importance_samples": ll["num_samples"],
-            "num_examples": ll["num_examples"], "decoder_precision": ll["precision"]}
-    if getattr(model, "is_conditional", False):
-        # evaluation.log_likelihood / elbo condition on the label each test image carries.
-        test["log_likelihood_is"] = "log p(x|y), y = the true test label (also the ELBO)"
-    if callable(getattr(model, "classify", None)):
-        test["accuracy"] = evaluation.classification_accuracy(
-            model, _eval_batches(test_raw, cfg), max_examples=ev.get("max_examples"),
-            progress=progress)
     return {
         "config": cfg.get("name"),
         "dataset": d["dataset"],
         "train_split": d["train_split"],
+        "train_examples": val_record.get("train_examples"),
+        "validation": val_record,
         "test_split": d["test_split"],
         "binarization": getattr(model, "binarization", None),
         # The seed of the static draw: the training data's for "static", the
@@ -738,17 +837,60 @@ def _final_metrics(model, cfg, train_raw, test_raw, history, train_time, verbose
         "test_binarization": "static" if getattr(model, "binarization", None) else None,
         "epochs": cfg["training"]["epochs"],
         "steps": int(model.optimizer.iterations.numpy()),
-        "train": {"elbo": train_elbo["elbo"], "rate": train_elbo["rate"],
-                  "distortion": train_elbo["distortion"],
-                  "num_examples": train_elbo["num_examples"]},
-        "test": test,
         "history": history,
         "train_time_s": train_time,
         "training_precision": model.training_precision,
-        "eval_time_s": time.perf_counter() - started,
         "deterministic": bool(cfg["training"].get("deterministic")),
         "parameters": int(model.count_params()),
     }
+
+
+def _test_measures(model, cfg, test_raw, num_samples, max_examples, verbose):
+    """ELBO, log p(x) (K = ``num_samples``) and, for a classifier, accuracy on the test
+    split, with the record of what was measured (split, K, images, binarization)."""
+    from vaezoo import evaluation
+    ev, progress = cfg["evaluation"], verbose == 1
+    started = time.perf_counter()
+    test_elbo = evaluation.elbo(model, _eval_batches(test_raw, cfg), seed=ev["seed"],
+                                progress=progress, max_examples=max_examples)
+    ll = evaluation.log_likelihood(model, _eval_batches(test_raw, cfg), num_samples=num_samples,
+                                   seed=ev["seed"], sample_batch=ev.get("sample_batch"),
+                                   max_examples=max_examples, progress=progress)
+    test = {"elbo": test_elbo["elbo"], "rate": test_elbo["rate"],
+            "distortion": test_elbo["distortion"], "elbo_stderr": test_elbo["stderr"],
+            "log_likelihood": ll["log_likelihood"], "stderr": ll["stderr"],
+            "bits_per_dim": ll["bits_per_dim"], "num_importance_samples": ll["num_samples"],
+            "num_examples": ll["num_examples"], "decoder_precision": ll["precision"]}
+    if getattr(model, "is_conditional", False):
+        # evaluation.log_likelihood / elbo condition on the label each test image carries.
+        test["log_likelihood_is"] = "log p(x|y), y = the true test label (also the ELBO)"
+    if callable(getattr(model, "classify", None)):
+        test["accuracy"] = evaluation.classification_accuracy(
+            model, _eval_batches(test_raw, cfg), max_examples=max_examples, progress=progress)
+    binarized = getattr(model, "binarization", None) is not None
+    record = {"split": cfg["data"]["test_split"], "num_importance_samples": ll["num_samples"],
+              "num_examples": ll["num_examples"],
+              "num_examples_in_split": _num_examples(test_raw), "max_examples": max_examples,
+              "seed": ev["seed"], "binarization": "static" if binarized else None,
+              "binarization_seed": model.binarization_seed if binarized else None,
+              "eval_time_s": time.perf_counter() - started}
+    return test, record
+
+
+def _final_metrics(model, cfg, train_raw, test_raw, verbose):
+    """The final evaluation of ``train``: train ELBO and the test measures."""
+    from vaezoo import evaluation
+    ev = cfg["evaluation"]
+    started = time.perf_counter()
+    train_elbo = evaluation.elbo(model, _eval_batches(train_raw, cfg), seed=ev["seed"],
+                                 progress=verbose == 1, max_examples=ev.get("max_examples"))
+    test, record = _test_measures(model, cfg, test_raw, ev["num_importance_samples"],
+                                  ev.get("max_examples"), verbose)
+    return {"train": {"elbo": train_elbo["elbo"], "rate": train_elbo["rate"],
+                      "distortion": train_elbo["distortion"],
+                      "num_examples": train_elbo["num_examples"]},
+            "test": test, "evaluation": record,
+            "eval_time_s": time.perf_counter() - started}
 
 
 def _save_pictures(model, test_raw, out_dir, seed):
@@ -767,50 +909,54 @@ def _save_pictures(model, test_raw, out_dir, seed):
 
 
 # ---------------------------------------------------------------------- evaluate
-def evaluate(run_dir, num_samples=None, *, max_examples=None, verbose=1):
-    """Re-evaluate a run directory's final model on its test split.
+def evaluate(name_or_dir, num_samples=None, *, max_examples=None, verbose=1):
+    """Evaluate a run directory's final model, or a pretrained entry, on its test split.
 
     Args:
-      run_dir: a directory written by ``train``.
-      num_samples: importance samples (default: the config's ``num_importance_samples``).
-      max_examples: evaluate at most this many test examples.
+      name_or_dir: a directory written by ``train``, a pretrained entry name
+        (see ``vaezoo.list_models()``) or a preset directory.
+      num_samples: importance samples K (default: the config's
+        ``[evaluation] num_importance_samples``).
+      max_examples: evaluate the first N test images only (default: all).
       verbose: progress bars when 1.
 
     Returns:
       dict with ``elbo``, ``rate``, ``distortion``, ``log_likelihood``, ``stderr``,
-      ``bits_per_dim``, ``num_importance_samples``, ``num_examples`` (also written
-      to ``evaluation.json`` in the run directory).
+      ``bits_per_dim``, ``num_importance_samples``, ``num_examples`` (test images
+      evaluated), ``num_examples_in_split``, ``test_split``, ``binarization``
+      (and ``accuracy`` for a model that classifies). For a run directory it is
+      also written to ``evaluation.json`` there.
+
+    Example:
+      >>> training.evaluate("mlp_vae_fashion_mnist", num_samples=100, max_examples=1000)
+      >>> training.evaluate("runs/mlp")            # the config's K, every test image
     """
-    run_dir = Path(run_dir)
-    if not (run_dir / CONFIG_FILE).is_file():
-        raise ValueError(f"{run_dir} is not a vaezoo run directory (no {CONFIG_FILE}); give a "
-                         f"directory written by `vaezoo train`")
-    from vaezoo import evaluation, validation
-    cfg = resolve_config(run_dir / CONFIG_FILE)
+    from vaezoo import presets, validation
+    path = Path(str(name_or_dir)).expanduser()
+    if path.is_dir() and not (path / CONFIG_FILE).is_file():
+        raise ValueError(f"{path} is not a vaezoo run directory (no {CONFIG_FILE}); give a "
+                         f"directory written by `vaezoo train` or a pretrained entry name")
+    is_run = path.is_dir() and not (path / presets.METADATA_FILENAME).is_file()
+    if is_run:
+        cfg = resolve_config(path / CONFIG_FILE)
+        model = _load_run_model(path, cfg)
+    else:                                         # a pretrained entry or a preset: verified
+        model = presets.load(name_or_dir, compile=False)
+        cfg = resolve_config(presets.resolve(name_or_dir) / CONFIG_FILE)
     if num_samples is None:
         num_samples = cfg["evaluation"]["num_importance_samples"]
     num_samples = validation.check_positive_int("num_samples", num_samples)
     if max_examples is not None:
         max_examples = validation.check_positive_int("max_examples", max_examples)
-    model = _load_run_model(run_dir, cfg)
     from vaezoo import data as data_lib
     d = cfg["data"]
-    test = _eval_batches(data_lib.load(d["dataset"], d["test_split"], data_dir=d.get("data_dir"),
-                                       verbose=bool(verbose)), cfg)
-    ev, progress = cfg["evaluation"], verbose == 1
-    started = time.perf_counter()
-    elbo = evaluation.elbo(model, test, seed=ev["seed"], progress=progress,
-                           max_examples=max_examples)
-    ll = evaluation.log_likelihood(model, test, num_samples=num_samples, seed=ev["seed"],
-                                   sample_batch=ev.get("sample_batch"), max_examples=max_examples,
-                                   progress=progress)
-    out = {"run_dir": str(run_dir), "test_split": d["test_split"], "elbo": elbo["elbo"],
-           "rate": elbo["rate"], "distortion": elbo["distortion"],
-           "log_likelihood": ll["log_likelihood"], "stderr": ll["stderr"],
-           "bits_per_dim": ll["bits_per_dim"], "num_importance_samples": ll["num_samples"],
-           "num_examples": ll["num_examples"], "decoder_precision": ll["precision"],
-           "eval_time_s": time.perf_counter() - started}
-    _write_json(run_dir / EVALUATION_FILE, out)
+    test_raw = data_lib.load(d["dataset"], d["test_split"], data_dir=d.get("data_dir"),
+                             verbose=bool(verbose)).cache()
+    test, record = _test_measures(model, cfg, test_raw, num_samples, max_examples, verbose)
+    out = {("run_dir" if is_run else "model"): str(name_or_dir), "test_split": d["test_split"],
+           **test, **{k: v for k, v in record.items() if k != "split"}}
+    if is_run:
+        _write_json(path / EVALUATION_FILE, out)
     return out
 
 

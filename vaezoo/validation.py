@@ -163,7 +163,10 @@ def _all_finite(images):
 def check_images(images, image_shape=None, *, what="images"):
     """Static and value checks of an in-memory batch (NumPy array, list or eager tensor)."""
     if not tf.is_tensor(images):
-        images = np.asarray(images)
+        try:
+            images = np.asarray(images)
+        except ValueError:              # NumPy refuses ragged nested lists
+            images = np.empty(0, dtype=object)
         if images.dtype == object:
             raise TypeError(f"{what} must be a numeric array; got ragged or mixed data "
                             f"(NumPy dtype object). Give an array of shape [batch, H, W, C].")
@@ -297,6 +300,61 @@ def translate_errors(where):
         raise ValueError(f"{where}: {message}") from None
 
 
+def _is_image_batch(value):
+    """True for an in-memory batch of images (rank >= 3: [B, H, W] or [B, H, W, C])."""
+    if not (isinstance(value, np.ndarray) or tf.is_tensor(value)):
+        return False
+    return value.shape.rank is not None and value.shape.rank >= 3 if tf.is_tensor(value) \
+        else value.ndim >= 3
+
+
+def split_pair(x, y=None):
+    """``(x, y)`` with an ``x`` given as a pair ``(images, labels)`` split in two.
+
+    Keras reads a tuple ``x`` of arrays as several inputs; the one model input of a
+    VAE is the images, so ``fit((images, labels))`` means what a dataset of
+    ``(images, labels)`` elements means. A list is read so only when its second item
+    has a lower rank than the images (labels), so a list of images stays images.
+    """
+    if y is None and isinstance(x, (tuple, list)) and len(x) == 2 and _is_image_batch(x[0]):
+        rank = len(np.shape(x[1])) if not tf.is_tensor(x[1]) else x[1].shape.rank
+        if isinstance(x, tuple) or (rank is not None and rank < len(x[0].shape)):
+            return x[0], x[1]
+    return x, y
+
+
+def batch_shapes(x, y=None):
+    """The shapes of a batch of ``x`` (with ``y``) in the form a model's ``build`` takes:
+    ``(None, H, W, C)`` for images, a dict or tuple of such for dict or tuple batches.
+
+    ``x`` is a ``tf.data.Dataset`` or in-memory data (an array or tensor, or a dict
+    or tuple of them). None when the image shape is not known before the data is
+    read: a generator, or a dataset whose image sizes vary.
+    """
+    if isinstance(x, tf.data.Dataset):
+        batch = x.element_spec
+    elif y is not None:
+        batch = (x, y)
+    else:
+        batch = x
+
+    def shape(value):
+        if not (isinstance(value, (np.ndarray, tf.TensorSpec)) or tf.is_tensor(value)):
+            raise TypeError(type(value).__name__)
+        dims = tf.TensorShape(value.shape)
+        return None if dims.rank is None else (None,) + tuple(dims.as_list()[1:])
+
+    try:
+        shapes = tf.nest.map_structure(shape, batch)
+        images = image_part(shapes) if isinstance(shapes, (dict, tuple)) and not (
+            shapes and all(d is None or isinstance(d, int) for d in shapes)) else shapes
+    except (TypeError, ValueError):
+        return None
+    if images is None or len(images) not in (3, 4) or any(d is None for d in images[1:]):
+        return None
+    return shapes
+
+
 def checked_call(model, method, where, x=None, y=None, *args, **kwargs):
     """Run a Keras entry point (``fit``/``evaluate``/``predict``) on checked input.
 
@@ -314,17 +372,52 @@ def checked_call(model, method, where, x=None, y=None, *args, **kwargs):
                                    and not isinstance(kwargs["epochs"], bool)
                                    and kwargs["epochs"] >= 0):
         raise ValueError(f"epochs must be an integer >= 0; got {kwargs['epochs']!r}")
+    images, labels = split_pair(x, y)
+    if labels is not None and y is None:      # x was (images, labels)
+        x, y = images, labels if getattr(model, "is_conditional", False) else None
+    if y is not None:
+        in_memory = x is not None and not isinstance(x, (dict, tf.data.Dataset))
+        if getattr(model, "is_conditional", False) and not in_memory:
+            raise ValueError(f"{where}: y= goes with images given as an array (x); a dict or a "
+                             f"dataset carries its labels itself (its 'label' key / (images, "
+                             f"labels) elements)")
+        y = model._labels_argument(y, len(image_part(x)) if in_memory else None, where)
+    if where == "predict" and y is not None:  # predict has no y: the labels go in the batch
+        x, y = {"image": x, "label": y}, None
     x = checked_input(x, image_shape, what=f"the data given to {where}")
+    if image_shape is None and batch_shapes(x, y) is not None:
+        # Built now, not when Keras traces the first step, so that callbacks see a
+        # built model from the start (BackupAndRestore, ModelCheckpoint, ...).
+        model.build(batch_shapes(x, y))
+        image_shape = model.image_shape
+    held_out = kwargs.get("validation_data")
+    if isinstance(held_out, (tuple, list)) and len(held_out) > 1 and held_out[1] is not None \
+            and not getattr(model, "is_conditional", False):
+        # Keras would pass y_val on to evaluate(x_val, y_val): say it here, by its name.
+        raise ValueError(
+            f"{type(model).__name__} is unconditional (not a conditional model): it takes no "
+            f"labels, but validation_data=(x_val, y_val) was given. Give validation_data=x_val "
+            f"(a VAE's target is its input), or use ConditionalVAE for class-conditional "
+            f"generation.")
     if kwargs.get("validation_data") is not None:
         kwargs["validation_data"] = checked_input(
             kwargs["validation_data"], image_shape, what=f"the validation_data given to {where}")
-    with translate_errors(where):
-        try:
-            result = method(x, y, *args, **kwargs)
-        except UnboundLocalError as e:       # Keras' predict on a dataset with no batch
-            if "batch_outputs" not in str(e):
-                raise
-            result = None
+    try:
+        with translate_errors(where):
+            try:
+                result = method(x, y, *args, **kwargs)
+            except UnboundLocalError as e:       # Keras' predict on a dataset with no batch
+                if "batch_outputs" not in str(e):
+                    raise
+                result = None
+    except Exception:
+        # A step whose first trace failed leaves a tf.function that may no longer create
+        # variables ("Creating variables on a non-first call"): the next call, with good
+        # input, starts from a fresh one.
+        for name in ("train_function", "test_function", "predict_function"):
+            if hasattr(model, name):
+                setattr(model, name, None)
+        raise
     # Keras only warns on empty data (fit returns no logs, evaluate an empty list).
     if where == "fit":
         empty = not result.history and kwargs.get("epochs", 1) > kwargs.get("initial_epoch", 0)
@@ -399,4 +492,5 @@ def load_model(path, **kwargs):
 
 __all__ = ["MARKER", "check_positive_int", "check_image_spec", "check_image_values",
            "check_images", "check_dataset", "checked_input", "checked_call", "translate_errors",
-           "input_check_message", "load_weights", "load_model", "image_part"]
+           "input_check_message", "load_weights", "load_model", "image_part", "split_pair",
+           "batch_shapes"]

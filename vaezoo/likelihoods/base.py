@@ -25,5 +25,10 @@ class Likelihood(keras.layers.Layer):
         """params: [..., H, W, C * params_per_channel] -> tfd.Distribution."""
         raise NotImplementedError
 
-    def compute_output_shape(self, input_shape):
-        return input_shape
+    def compute_output_shape(self, image_shape):
+        """The shape of a batch drawn from p(x|z): [batch, H, W, C].
+
+        Keras calls it with the arguments ``build`` was given (as ``summary`` does),
+        so it takes ``image_shape`` like ``build``.
+        """
+        return (None,) + tuple(image_shape)

@@ -39,7 +39,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from vaezoo import validation
-from vaezoo.models.base import VAE, unpack_batch
+from vaezoo.models.base import VAE, _float32, unpack_batch
 from vaezoo.networks import mlp, mlp_decoder
 from vaezoo.priors.base import Prior
 
@@ -105,6 +105,78 @@ def check_labels(labels, num_classes, allow_unlabeled=False, where="labels"):
         return tf.identity(labels)
 
 
+def condition_labels(condition, num_classes, n=None, *, allow_unlabeled=False,
+                     where="condition"):
+    """Class labels int32 [n] from a condition given as one class, classes or one-hot rows.
+
+    The one reading of a class condition, for ``sample(n, condition=...)``,
+    ``encode(x, y)``, ``decode(z, y)``, ``prior(y)``, ``reconstruct(x, y)``, the
+    ``y`` of ``fit`` / ``evaluate`` and the CLI's ``--condition``:
+
+    =======================  ==========================================
+    ``3`` (a scalar)         class 3 for each of the ``n`` examples
+    ``[3, 1, 4]``            one class per example (``[B]`` or ``[B, 1]``)
+    ``[[0, 0, 1], ...]``     one-hot rows ``[B, num_classes]``
+    =======================  ==========================================
+
+    Args:
+      condition: the condition, as above (NumPy, list, scalar or tensor).
+      num_classes: the number of classes.
+      n: the number of examples the labels are for (checked against a vector or
+        one-hot rows, the length a scalar is repeated to); None: any number
+        (a scalar gives one label).
+      allow_unlabeled: also accept -1, the "unlabeled" marker of semi-supervised data.
+      where: what the condition is called in error messages.
+
+    Returns:
+      an int32 tensor [n]. Eager input is checked now (ValueError / TypeError);
+      inside a ``tf.function`` the values get ``check_labels``' tagged assertions.
+
+    Example:
+      >>> condition_labels(3, 10, n=2).numpy()
+      array([3, 3], dtype=int32)
+      >>> condition_labels(np.eye(10)[[7, 1]], 10).numpy()
+      array([7, 1], dtype=int32)
+    """
+    if tf.is_tensor(condition) and not tf.executing_eagerly():
+        y = condition
+        if y.shape.rank == 0:
+            y = tf.fill(tf.reshape(1 if n is None else n, [1]), y)
+        elif y.shape.rank == 2 and y.shape[-1] == num_classes:
+            y = tf.argmax(y, axis=-1)                     # one-hot rows
+        return check_labels(y, num_classes, allow_unlabeled, where)
+    try:
+        y = condition.numpy() if tf.is_tensor(condition) else np.asarray(condition)
+    except ValueError:                  # NumPy refuses ragged nested lists
+        y = np.empty(0, dtype=object)
+    if y.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{where} must be class indices (integers in [0, {num_classes - 1}]) or one-hot rows "
+            f"of width {num_classes}; got "
+            f"{'ragged or mixed data' if y.dtype == object else 'an array'} of dtype {y.dtype}. "
+            f"E.g. 3, [3, 1, 4] or np.eye({num_classes})[[3, 1, 4]].")
+    if y.ndim == 0:
+        y = np.full([1 if n is None else int(n)], y)
+    elif y.ndim == 2 and y.shape[1] != 1:
+        if y.shape[1] != num_classes:
+            raise ValueError(
+                f"{where} given as one-hot rows must have num_classes={num_classes} columns; got "
+                f"shape {y.shape}. Give class indices (shape [batch]) or rows of "
+                f"np.eye({num_classes}).")
+        if not (np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all()):
+            raise ValueError(
+                f"{where} given as rows of shape [batch, {num_classes}] must be one-hot (a single "
+                f"1 per row, zeros elsewhere); give class indices instead, e.g. "
+                f"np.argmax(probabilities, -1).")
+        y = y.argmax(axis=1)
+    labels = check_labels(y, num_classes, allow_unlabeled, where)
+    if n is not None and int(labels.shape[0]) != int(n):
+        raise ValueError(
+            f"got {labels.shape[0]} labels for {int(n)} examples ({where}); give one label per "
+            f"example, or a single class (a scalar) for all of them.")
+    return labels
+
+
 def _scale_condition(y):
     y = tf.convert_to_tensor(y)
     if y.dtype == tf.uint8:
@@ -146,7 +218,7 @@ class _LearnedConditionalPrior(Prior):
         h = self._featurize(y)
         if self.net is not None:
             h = self.net(h)
-        out = self.head(h)
+        out = _float32(self.head(h))  # the prior's parameters in float32 under any policy
         k, d = self.num_components, self.latent_dim
         if k == 1:
             loc, raw_scale = tf.split(out, 2, axis=-1)
@@ -194,6 +266,7 @@ class ConditionalVAE(VAE):
 
     is_conditional = True
     _allow_unlabeled = False
+    SHAPE_KEYS = ("image_shape", "condition_shape")
 
     def __init__(self, num_classes=None, condition="label", condition_shape=None,
                  conditional_prior=False, prior_hidden_units=(256,), prior_components=1,
@@ -274,12 +347,30 @@ class ConditionalVAE(VAE):
     def _decoder_input_size(self):
         return self.latent_dim + self.condition_size
 
-    # ------------------------------------------------------------------ the condition
-    def _check_labels(self, labels, where="labels"):
-        return check_labels(labels, self.num_classes, self._allow_unlabeled, where)
+    def build(self, input_shape=None):
+        """As the base ``build``; a tensor condition's shape is taken from the batch's
+        second part (``(images, y)``, or a dict's ``"label"``) when not given."""
+        if self.condition == "tensor" and self.condition_shape is None:
+            shape = None
+            if isinstance(input_shape, dict):
+                shape = input_shape.get("label")
+            elif isinstance(input_shape, (tuple, list)) and len(input_shape) > 1 and isinstance(
+                    input_shape[0], (tuple, list)):
+                shape = input_shape[1]
+            if shape is not None:
+                self.condition_shape = tuple(int(d) for d in tuple(shape)[1:])
+        super().build(input_shape)
 
-    def _condition_features(self, y):
-        """y (labels [B] or a tensor [B, ...]) -> float features [B, condition_size]."""
+    def _condition_specs(self):
+        if self.condition == "label":
+            return [tf.TensorSpec((None,), dtype, name="y") for dtype in (tf.int32, tf.int64)]
+        return [tf.TensorSpec((None,) + self.condition_shape, dtype, name="y")
+                for dtype in (tf.float32, tf.uint8)]
+
+    # ------------------------------------------------------------------ the condition
+    def _condition_features(self, y, n=None, where="y"):
+        """y -> float features [n, condition_size] (see ``condition_labels`` for the
+        forms of a class condition); ``n`` is the number of examples, if known."""
         if y is None:
             what = ("class labels y" if self.condition == "label"
                     else f"the condition tensor y of shape [batch, {self.condition_shape}]")
@@ -288,54 +379,82 @@ class ConditionalVAE(VAE):
                 f"(images, y) tuples, call encode(x, y) / decode(z, y) / prior(y), and "
                 f"sample(n, condition=y).")
         if self.condition == "label":
-            if not tf.is_tensor(y) or tf.executing_eagerly():
+            if tf.is_tensor(y) and not tf.executing_eagerly() and y.shape.rank == 1 \
+                    and y.dtype.is_integer:
+                labels = y          # a batch's labels, checked by preprocess
+            else:
                 # -1 (unlabeled) is data for SemiSupervisedVAE, never a condition.
-                y = check_labels(y, self.num_classes)
-            return tf.one_hot(tf.cast(y, tf.int32), self.num_classes)
+                labels = condition_labels(y, self.num_classes, n, where=where)
+            return tf.one_hot(tf.cast(labels, tf.int32), self.num_classes)
         y = _scale_condition(y)
+        if y.shape.rank is not None and tuple(y.shape) == self.condition_shape:
+            y = tf.broadcast_to(y[None], [1 if n is None else n, *self.condition_shape])
         if y.shape.rank is not None and tuple(y.shape[1:]) != self.condition_shape:
-            raise ValueError(f"the condition must have shape [batch, *{self.condition_shape}]; "
-                             f"got {tuple(y.shape)}")
+            raise ValueError(f"{where} must have shape [batch, *{self.condition_shape}] (or "
+                             f"{self.condition_shape} for one condition for all); got "
+                             f"{tuple(y.shape)}")
+        if isinstance(n, int) and y.shape[0] is not None and y.shape[0] != n:
+            raise ValueError(f"got {y.shape[0]} conditions for {n} examples ({where}); give "
+                             f"one per example, or one of shape {self.condition_shape} for all")
         return tf.reshape(y, [-1, self.condition_size])
 
     def _encoder_input(self, x, y):
         flat_x = tf.reshape(x, [tf.shape(x)[0], -1])
-        return tf.concat([flat_x, self._condition_features(y)], axis=-1)
+        n = x.shape[0] if x.shape[0] is not None else tf.shape(x)[0]
+        return tf.concat([flat_x, self._condition_features(y, n)], axis=-1)
 
     def _decoder_input(self, flat_z, z, y):
-        features = self._condition_features(y)
+        if z.shape.rank == 1:                   # a single code [D]
+            return tf.concat([flat_z, self._condition_features(y, 1)], axis=-1)
+        n = z.shape[-2] if z.shape[-2] is not None else tf.shape(z)[-2]
+        features = self._condition_features(y, n)
         # z is [..., B, D]: repeat y's features over z's leading sample axes.
         lead = tf.shape(z)[:-1]
         features = tf.broadcast_to(features, tf.concat([lead, [self.condition_size]], axis=0))
         return tf.concat([flat_z, tf.reshape(features, [-1, self.condition_size])], axis=-1)
 
     def preprocess(self, data, training=False):
-        """As the base ``preprocess``; labels are checked, a tensor condition is kept as is."""
+        """As the base ``preprocess``; class labels are read by ``condition_labels`` (classes
+        or one-hot rows) and checked, a tensor condition is kept as is."""
         if self.condition == "tensor" and self.condition_shape is None:
             _, y = unpack_batch(data)
             if y is not None:
                 self.condition_shape = tuple(int(d) for d in y.shape[1:])
         x, y = super().preprocess(data, training)
         if y is not None and self.condition == "label":
-            y = self._check_labels(y)
+            n = x.shape[0] if x.shape[0] is not None else tf.shape(x)[0]
+            y = condition_labels(y, self.num_classes, n, allow_unlabeled=self._allow_unlabeled,
+                                 where="labels")
         return x, y
+
+    def _labels_argument(self, y, n, where):
+        if self.condition == "label":
+            return condition_labels(y, self.num_classes, n, allow_unlabeled=self._allow_unlabeled,
+                                    where=f"the labels (y) given to {where}").numpy()
+        shape = tuple(np.shape(y))
+        if self.condition_shape is not None and shape[1:] != self.condition_shape:
+            raise ValueError(f"the conditions (y) given to {where} must have shape [batch, "
+                             f"*{self.condition_shape}]; got {shape}")
+        if shape[:1] != (n,):
+            raise ValueError(f"the conditions (y) given to {where} hold {shape[:1] or 'no'} "
+                             f"rows for {n} images; give one per image")
+        return y
 
     def _check_condition(self, condition, n):
         if condition is None:
             raise ValueError(
                 f"{type(self).__name__}.sample needs condition=: "
-                + ("an integer array of shape (n,) with labels in "
-                   f"[0, {self.num_classes - 1}], e.g. condition=np.arange(n) % {self.num_classes}"
+                + (f"a class in [0, {self.num_classes - 1}] for all n images (condition=3), "
+                   f"one per image (condition=np.arange(n) % {self.num_classes}) or one-hot rows "
+                   f"[n, {self.num_classes}]"
                    if self.condition == "label"
                    else f"a tensor of shape (n, *{self.condition_shape})"))
         if self.condition == "label":
-            labels = self._check_labels(condition, where="condition")
-            if labels.shape[0] != n:
-                raise ValueError(f"condition must hold n={n} labels (shape ({n},)); got shape "
-                                 f"{tuple(labels.shape)}")
-            return labels
+            return condition_labels(condition, self.num_classes, n)
         y = tf.convert_to_tensor(condition)
-        if y.shape[0] != n:
+        if tuple(y.shape) == self.condition_shape:
+            return tf.broadcast_to(y[None], [n, *self.condition_shape])
+        if y.shape.rank == 0 or y.shape[0] != n:
             raise ValueError(f"condition must have n={n} rows; got shape {tuple(y.shape)}")
         return y
 

@@ -31,7 +31,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from vaezoo import validation
-from vaezoo.models.base import VAE
+from vaezoo.models.base import VAE, _float32
 from vaezoo.networks import mlp, mlp_decoder
 from vaezoo.posteriors.gaussian import DiagonalGaussian
 
@@ -41,7 +41,7 @@ tfd = tfp.distributions
 def _conditional_gaussian(net, z):
     """N(loc, diag scale^2) from ``net`` applied to z [..., D] (any leading axes; the
     networks are built for [N, D]); scale as in DiagonalGaussian."""
-    flat = net(tf.reshape(z, [-1, z.shape[-1]]))
+    flat = _float32(net(tf.reshape(z, [-1, z.shape[-1]])))  # float32 under any policy
     params = tf.reshape(flat, tf.concat([tf.shape(z)[:-1], [flat.shape[-1]]], axis=0))
     return DiagonalGaussian.distribution(None, params)
 
@@ -193,6 +193,7 @@ class HierarchicalVAE(VAE):
     def prior(self, y=None):
         """p(z1, z2) = p(z2) p(z1|z2), event [d1 + d2] laid out as [z1, z2]."""
         self._require_built()
+        self._check_no_condition(y, "y")
         d2 = self.latent_dims[1]
         p_z2 = tfd.Independent(tfd.Normal(tf.zeros([d2]), tf.ones([d2])),
                                reinterpreted_batch_ndims=1)

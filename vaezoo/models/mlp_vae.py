@@ -22,10 +22,6 @@ class MLPVAE(VAE):
       ...                       likelihood="bernoulli", binarization="dynamic")
     """
 
-    #: Trained in mixed_bfloat16 and float32 for 10 seeds each: test log p(x) differed by
-    #: -0.01 +- 0.08 nats (benchmarks/results/precision_seeds/likelihood.md).
-    AUTO_BFLOAT16 = True
-
     def __init__(self, hidden_units=(500, 500), activation="relu", **kwargs):
         self.hidden_units = validation.check_positive_ints("hidden_units", hidden_units,
                                                            (500, 500))

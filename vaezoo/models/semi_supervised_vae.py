@@ -156,6 +156,14 @@ class SemiSupervisedVAE(ConditionalVAE):
                              f"got {tuple(x.shape[1:])}")
         return x
 
+    def _accepts_uint8(self):
+        return not self.feature_inputs and super()._accepts_uint8()
+
+    def _export_endpoints(self):
+        """The base endpoints and ``classify(images)``: q(y|x), [N, num_classes]."""
+        return super()._export_endpoints() + [
+            ("classify", self.classify, [[spec] for spec in self._image_specs()])]
+
     # With feature_inputs the [0, 1] pixel checks of the VAE entry points are skipped
     # (the plain Keras ones run; shapes are checked by _as_image_batch in the step).
     def fit(self, x=None, y=None, *args, **kwargs):
@@ -174,7 +182,8 @@ class SemiSupervisedVAE(ConditionalVAE):
     def classifier_logits(self, x, training=False):
         """Logits of q(y|x), [B, num_classes], for a preprocessed batch x."""
         x = self._model_input(x)
-        return self.classifier(tf.reshape(x, [tf.shape(x)[0], -1]), training=training)
+        logits = self.classifier(tf.reshape(x, [tf.shape(x)[0], -1]), training=training)
+        return tf.cast(logits, tf.float32)  # float32 under any dtype policy
 
     def classify(self, x):
         """q(y|x): class probabilities [N, num_classes] for a batch in any input format."""
