@@ -469,9 +469,10 @@ def load_weights(model, path, load):
 def load_model(path, **kwargs):
     """``keras.saving.load_model`` in safe mode, with clear errors for damaged files.
 
-    vaezoo's classes are registered with Keras when ``vaezoo.models`` is imported;
-    ``import vaezoo`` alone is lazy, so this imports it first. That is what lets
-    a fresh process read a ``.keras`` file with ``vaezoo.load(path)``.
+    vaezoo's classes are registered with Keras when ``vaezoo.models`` is imported
+    (``import vaezoo`` does it as soon as Keras is imported); this imports it
+    first in any case, so a fresh process reads a ``.keras`` file with
+    ``vaezoo.load(path)`` as with ``keras.models.load_model(path)``.
     """
     import os
 
