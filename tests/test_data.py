@@ -3,12 +3,15 @@
 import gzip
 import logging
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from vaezoo import data
+from vaezoo.data import idx, tfds_source
 
 FASHION_DIR = "/usr/share/datasets/fashion-mnist"
 needs_fashion = pytest.mark.skipif(
@@ -32,8 +35,8 @@ def _write_idx(path, array, gz):
 def _write_tiny_dataset(directory, n_train=20, n_test=6, gz=True, seed=0):
     rng = np.random.default_rng(seed)
     out = {}
-    for split, n, (img, lbl) in (("train", n_train, data._IDX_FILES["train"]),
-                                 ("test", n_test, data._IDX_FILES["test"])):
+    for split, n, (img, lbl) in (("train", n_train, idx.IDX_FILES["train"]),
+                                 ("test", n_test, idx.IDX_FILES["test"])):
         x = rng.integers(0, 256, size=(n, 8, 8), dtype=np.uint8)
         y = rng.integers(0, 10, size=(n,), dtype=np.uint8)
         _write_idx(os.path.join(directory, img), x, gz)
@@ -107,9 +110,9 @@ def test_static_binarization():
 def test_auto_falls_back_and_reports(caplog, capsys, monkeypatch):
     # Make tfds fail fast whatever the machine (no network, or no tfds).
     def unavailable(*a, **k):
-        raise data._TfdsUnavailable("simulated")
-    if data._network_error() is None:  # pragma: no cover - machine has network
-        monkeypatch.setattr(data, "_tfds_load", unavailable)
+        raise tfds_source.TfdsUnavailable("simulated")
+    if tfds_source.network_error() is None:  # pragma: no cover - machine has network
+        monkeypatch.setattr(tfds_source, "load_tfds", unavailable)
     with caplog.at_level(logging.INFO, logger="vaezoo.data"):
         ds = data.load("fashion_mnist", "test[:100]", verbose=True)
     assert ds.cardinality().numpy() == 100
@@ -166,8 +169,7 @@ def test_corrupted_idx_names_file(tmp_path, monkeypatch):
         data.load_arrays("mnist", "train", source="idx", verbose=False)
     with open(path, "wb") as f:  # bad magic
         f.write(b"\x01\x02" + raw[2:])
-    data._read_idx.cache_clear()
-    data._read_idx_split.cache_clear()
+    idx.clear_cache()
     with pytest.raises(ValueError, match="train-images-idx3-ubyte.*magic"):
         data.load_arrays("mnist", "train", source="idx", verbose=False)
 
@@ -185,7 +187,7 @@ def test_truncated_gzip_names_file(tmp_path, monkeypatch):
 
 def test_missing_directory_gives_install_message(tmp_path, monkeypatch):
     monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path / "missing"))
-    monkeypatch.setitem(data._DEFAULT_IDX_DIRS, "mnist", str(tmp_path / "none"))
+    monkeypatch.setitem(idx.DEFAULT_IDX_DIRS, "mnist", str(tmp_path / "none"))
     with pytest.raises(FileNotFoundError) as exc:
         data.load("mnist", "train", source="idx", verbose=False)
     msg = str(exc.value)
@@ -196,7 +198,7 @@ def test_missing_directory_gives_install_message(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("split", ["train[::2]", "train[a:b]", "validation",
-                                   "train[:10%", "train[:]", "train[5%:100]",
+                                   "train[:10%", "train[:]", "all[:10%]", "train[:1shard]",
                                    "train[:200%]", "", "train[1.5:]"])
 def test_bad_split_raises(split, tmp_path, monkeypatch):
     _write_tiny_dataset(str(tmp_path), seed=5)
@@ -215,6 +217,10 @@ def test_parse_split_matches_tfds_rounding():
     # tfds "closest": int(round(pct * n / 100)), Python's banker's rounding.
     assert data.parse_split("train[:33%]", {"train": 7}) == [("train", 0, round(0.33 * 7))]
     assert data.parse_split("train[12.5%:]", {"train": 20}) == [("train", 2, 20)]
+    # tfds' own reading: the first boundary's unit holds for both, an empty slice is empty.
+    assert data.parse_split("train[5%:100]", counts) == [("train", 3000, 60000)]
+    assert data.parse_split("train[20:10]", counts) == [("train", 20, 20)]
+    assert data.parse_split("all", counts) == [("train", 0, 60000), ("test", 0, 10000)]
 
 
 def test_bad_binarization_and_source():
@@ -268,8 +274,8 @@ def test_idx_structure_equals_tfds_structure():
 
 def test_tfds_forced_failure_is_clear(monkeypatch):
     def boom(*a, **k):
-        raise data._TfdsUnavailable("simulated outage")
-    monkeypatch.setattr(data, "_tfds_load", boom)
+        raise tfds_source.TfdsUnavailable("simulated outage")
+    monkeypatch.setattr(tfds_source, "load_tfds", boom)
     with pytest.raises(RuntimeError, match="simulated outage"):
         data.load("mnist", source="tfds", verbose=False)
     with pytest.raises(RuntimeError, match="no local IDX fallback|Only mnist"):
@@ -278,9 +284,9 @@ def test_tfds_forced_failure_is_clear(monkeypatch):
 
 def test_auto_with_nothing_available(tmp_path, monkeypatch):
     def boom(*a, **k):
-        raise data._TfdsUnavailable("simulated outage")
-    monkeypatch.setattr(data, "_tfds_load", boom)
-    monkeypatch.setitem(data._DEFAULT_IDX_DIRS, "mnist", str(tmp_path / "none"))
+        raise tfds_source.TfdsUnavailable("simulated outage")
+    monkeypatch.setattr(tfds_source, "load_tfds", boom)
+    monkeypatch.setitem(idx.DEFAULT_IDX_DIRS, "mnist", str(tmp_path / "none"))
     with pytest.raises(FileNotFoundError) as exc:
         data.load("mnist", verbose=False)
     msg = str(exc.value)
@@ -310,7 +316,7 @@ def test_mock_data_does_not_probe_the_network(monkeypatch):
 
     def no_network(*args, **kwargs):
         raise AssertionError("the network probe ran under mock_data")
-    monkeypatch.setattr(data, "_network_error", no_network)
+    monkeypatch.setattr(tfds_source, "network_error", no_network)
     with tfds.testing.mock_data(num_examples=3):
         assert sum(1 for _ in data.load("mnist", "test", verbose=False)) == 3
 
@@ -319,7 +325,7 @@ def test_unprepared_without_network_still_falls_back(tmp_path, monkeypatch):
     """Outside mock_data an unprepared data set is still read from its IDX files offline."""
     pytest.importorskip("tensorflow_datasets")
     _write_tiny_dataset(str(tmp_path), seed=3)
-    monkeypatch.setattr(data, "_network_error", lambda *a, **k: "simulated: no network")
+    monkeypatch.setattr(tfds_source, "network_error", lambda *a, **k: "simulated: no network")
     images, _ = data.load_arrays("mnist", "test", data_dir=str(tmp_path), verbose=False)
     assert images.shape == (6, 8, 8, 1)
 
@@ -341,3 +347,12 @@ def test_unknown_data_set_name_is_a_value_error():
     pytest.importorskip("tensorflow_datasets")
     with pytest.raises(ValueError, match="no data set named 'fashion_mnits'.*list_builders"):
         data.load("fashion_mnits", verbose=False)
+
+
+def test_import_and_info_stay_light():
+    """``info`` and ``install_help`` answer without TensorFlow; the alignment leaf needs only NumPy."""
+    code = ("import sys, vaezoo.data, vaezoo.memory, vaezoo.batches; "
+            "vaezoo.data.info('mnist'); vaezoo.data.install_help('mnist'); "
+            "vaezoo.data.aligned; "
+            "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)

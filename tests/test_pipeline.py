@@ -1,6 +1,6 @@
-"""``vaezoo.pipeline``: ``fit`` on NumPy arrays gathers the batch inside the step,
-with exactly the batches of Keras' own array pipeline (no timing here: see
-``benchmarks/throughput.py``)."""
+"""``vaezoo.pipeline``, opt-in (``gather_arrays_in_step = True``): ``fit`` on NumPy
+arrays gathers the batch inside the step, with exactly the batches of Keras' own
+array pipeline, so Keras' results (no timing here: see ``benchmarks/throughput.py``)."""
 
 import itertools
 

@@ -123,18 +123,18 @@ def test_interpolate_paths():
     b *= (np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1))[:, None]  # equal norms
     ts = np.linspace(0, 1, 7)
     for method in ("linear", "slerp"):
-        path = plot._interpolate(a, b, ts, method)
+        path = plot.interpolate_codes(a, b, ts, method)
         assert path.shape == (4, 7, 6)
         np.testing.assert_allclose(path[:, 0], a, atol=1e-10)
         np.testing.assert_allclose(path[:, -1], b, atol=1e-10)
-    np.testing.assert_allclose(plot._interpolate(a, b, ts, "linear")[:, 3], (a + b) / 2)
+    np.testing.assert_allclose(plot.interpolate_codes(a, b, ts, "linear")[:, 3], (a + b) / 2)
     # slerp between equal-norm codes stays on the sphere; the straight line dips inside.
-    norms = np.linalg.norm(plot._interpolate(a, b, ts, "slerp"), axis=-1)
+    norms = np.linalg.norm(plot.interpolate_codes(a, b, ts, "slerp"), axis=-1)
     np.testing.assert_allclose(norms, np.linalg.norm(a, axis=1)[:, None] * np.ones(7), rtol=1e-9)
-    assert np.all(np.linalg.norm(plot._interpolate(a, b, ts, "linear")[:, 3], axis=-1)
+    assert np.all(np.linalg.norm(plot.interpolate_codes(a, b, ts, "linear")[:, 3], axis=-1)
                   < np.linalg.norm(a, axis=1))
     # parallel codes: slerp falls back to the line instead of dividing by sin(0).
-    same = plot._interpolate(a, 2 * a, ts, "slerp")
+    same = plot.interpolate_codes(a, 2 * a, ts, "slerp")
     assert np.all(np.isfinite(same))
     np.testing.assert_allclose(same[:, 3], 1.5 * a)
 
@@ -188,7 +188,7 @@ def test_manifold(tmp_path, prior):
 
 def test_manifold_uses_prior_quantiles():
     model = tiny(latent_dim=2)
-    quantile, mean, std = plot._prior_marginals(model)
+    quantile, mean, std = plot.prior_marginals(model)
     np.testing.assert_allclose(quantile([0.5, 0.975])[:, 0], [0.0, 1.959964], atol=1e-5)
     np.testing.assert_allclose(mean, 0.0)
     np.testing.assert_allclose(std, 1.0)
@@ -229,7 +229,7 @@ def test_pca_2d():
     rng = np.random.default_rng(0)
     direction = rng.normal(size=5)
     points = rng.normal(size=(50, 1)) * direction + 0.01 * rng.normal(size=(50, 5))
-    projected, share = plot._pca_2d(points)
+    projected, share = plot.pca_2d(points)
     assert projected.shape == (50, 2)
     assert share[0] > 0.99
 
@@ -263,7 +263,7 @@ def test_traversal_of_a_conditional_mixture_prior(images, labels):
                                        conditional_prior=True, prior_components=2,
                                        image_shape=SHAPE, binarization="static", seed=0)
     data = (images, labels % 3)
-    kl, how = plot._kl_order(model, data)
+    kl, how = plot.kl_order(model, data)
     assert how == "KL to a moment-matched Gaussian prior"
     assert kl.shape == (3,) and np.all(np.isfinite(kl)) and np.all(kl > -0.05)
     fig = plot.traversal(model, (images[:1], labels[:1] % 3), dims=3, steps=3, data=data)

@@ -98,21 +98,11 @@ class ImageLogger(keras.callbacks.Callback):
 
     def grids(self):
         """{"samples": [1, H', W', C], "reconstructions": [1, H', W', C]} float32 in [0, 1]."""
-        model = self.model
         out = {}
         if self.num_samples:
-            if getattr(model, "is_conditional", False):
-                classes = plot._num_classes(model)
-                condition = np.arange(self.num_samples) % classes
-                samples = model.sample(self.num_samples, seed=self.seed, condition=condition)
-                rows = plot._square_rows(plot._as_images(samples), classes)
-            else:
-                samples = model.sample(self.num_samples, seed=self.seed)
-                rows = plot._square_rows(plot._as_images(samples))
+            rows = plot.sample_rows(self.model, self.num_samples, seed=self.seed)
             out["samples"] = plot.tile(rows)[None]
-        x, y = plot._encode_decode_inputs(model, self.images)
-        recon = plot._decode(model, plot._encode(model, x, y).mean(), y).mean()
-        out["reconstructions"] = plot.tile([x, recon])[None]
+        out["reconstructions"] = plot.tile(plot.reconstruction_rows(self.model, self.images))[None]
         return out
 
     def on_epoch_end(self, epoch, logs=None):

@@ -59,7 +59,7 @@ def _condition(text):
 
 def _image_path(text):
     """``-o``: a file whose extension matplotlib writes, checked before any work."""
-    from vaezoo import plot
+    from vaezoo import plot  # lazy: matplotlib and TensorFlow load only to plot
     try:
         return plot.check_image_path(text)
     except (ValueError, FileNotFoundError) as e:
@@ -182,7 +182,7 @@ def _label(name_or_dir):
 
 def _sample(args):
     _quiet_tf()
-    from vaezoo import plot, zoo
+    from vaezoo import plot, zoo  # lazy: matplotlib and TensorFlow load only to plot
     model = zoo.load(args.model)
     plot.sample_grid(model, n=args.n, seed=args.seed, condition=args.condition,
                      title=args.title or f"{_label(args.model)}: samples", path=args.output)
@@ -191,13 +191,13 @@ def _sample(args):
 
 
 def _plot_reconstructions(model, dataset, args):
-    from vaezoo import plot
+    from vaezoo import plot  # lazy: matplotlib and TensorFlow load only to plot
     images, labels = _test_data(dataset, args.n or 16, args.seed)
     return plot.reconstructions(model, (images, labels), title=args.title, path=args.output)
 
 
 def _plot_interpolation(model, dataset, args):
-    from vaezoo import plot
+    from vaezoo import plot  # lazy: matplotlib and TensorFlow load only to plot
     images, labels = _test_data(dataset, 2 * (args.n or 4), args.seed)
     half = len(images) // 2
     return plot.interpolation(model, (images[:half], labels[:half]),
@@ -206,27 +206,27 @@ def _plot_interpolation(model, dataset, args):
 
 
 def _plot_traversal(model, dataset, args):
-    from vaezoo import plot
+    from vaezoo import plot  # lazy: matplotlib and TensorFlow load only to plot
     images, labels = _test_data(dataset, 500, args.seed)  # the KL is averaged over these
     return plot.traversal(model, (images[:1], labels[:1]), dims=args.n or 8, steps=args.steps,
                           data=(images, labels), title=args.title, path=args.output)
 
 
 def _plot_manifold(model, dataset, args):
-    from vaezoo import plot
+    from vaezoo import plot  # lazy: matplotlib and TensorFlow load only to plot
     return plot.manifold(model, n=args.n or 20, condition=args.condition, title=args.title,
                          path=args.output)
 
 
 def _plot_latents(model, dataset, args):
-    from vaezoo import plot
+    from vaezoo import plot  # lazy: matplotlib and TensorFlow load only to plot
     images, labels = _test_data(dataset, args.n or 2000, args.seed)
     return plot.latent_scatter(model, (images, labels), class_names=_class_names(dataset),
                                title=args.title, path=args.output)
 
 
 def _plot_conditional(model, dataset, args):
-    from vaezoo import plot
+    from vaezoo import plot  # lazy: matplotlib and TensorFlow load only to plot
     return plot.conditional_grid(model, n_per_class=args.n or 8, seed=args.seed,
                                  class_names=_class_names(dataset), title=args.title,
                                  path=args.output)
@@ -280,7 +280,7 @@ PLOT_TITLES = {"reconstructions": "reconstructions", "interpolation": "{method} 
 
 def _plot(args):
     _quiet_tf()
-    from vaezoo import plot
+    from vaezoo import plot  # lazy: matplotlib and TensorFlow load only to plot
     if args.title is None:
         args.title = f"{_label(args.model)}: " + PLOT_TITLES[args.kind].format(method=args.method)
     if args.kind == "curves":

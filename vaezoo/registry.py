@@ -12,12 +12,17 @@ def close_matches(name, names, n=3):
     return difflib.get_close_matches(str(name), list(names), n=n, cutoff=0.5)
 
 
+def did_you_mean(name, names):
+    """``" Did you mean 'a', 'b'?"`` for the names like ``name``, or ``""`` (for error messages)."""
+    hint = close_matches(name, names)
+    return f" Did you mean {', '.join(repr(h) for h in hint)}?" if hint else ""
+
+
 def lookup(kind, name, table):
     """Return ``table[name]`` or raise a ValueError listing the valid names."""
     if isinstance(name, str) and name in table:
         return table[name]
-    hint = close_matches(name, table)
-    hint = f" Did you mean {', '.join(repr(h) for h in hint)}?" if hint else ""
+    hint = did_you_mean(name, table)
     valid = ", ".join(repr(k) for k in sorted(table))
     raise ValueError(f"{kind} must be one of {valid}; got {name!r}.{hint}")
 

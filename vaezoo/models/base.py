@@ -924,6 +924,13 @@ class VAE(keras.Model):
                 archive.add_endpoint("serve", fn)
         archive.write_out(os.fspath(filepath), verbose=True if verbose is None else verbose)
 
+    @property
+    def _default_save_signature(self):
+        # TensorFlow's SavedModel hook; Keras' version calls the model on float32
+        # tensors of the shapes ``build`` was given, labels included, which a
+        # conditional model refuses. ``export`` writes vaezoo's own endpoints.
+        return None
+
     def _accepts_uint8(self):
         """Whether ``preprocess`` takes uint8 images (not a Bernoulli model without
         binarization, whose pixels must already be in {0, 1})."""

@@ -1,0 +1,207 @@
+"""``load`` and ``load_arrays``: one split of a data set from tfds or, offline, its IDX files.
+
+With ``source="auto"`` tfds is tried first (``tfds_source``); when it cannot
+provide the data and the data set is in ``IDX_DATASETS``, the IDX files are
+read (``idx``). When no source has the data, the error says what provides it
+(``install_help``). The source used is logged on the ``vaezoo.data`` logger
+and, with ``verbose=True``, printed as one line on stderr.
+"""
+
+import logging
+import sys
+
+import numpy as np
+import tensorflow as tf
+
+from vaezoo.data import idx, splits, tfds_source
+from vaezoo.data.idx import IDX_DATASETS, install_help
+from vaezoo.memory import aligned, concatenate_aligned, empty_aligned
+from vaezoo.preprocessing import static_binarize
+
+LOGGER_NAME = "vaezoo.data"
+logger = logging.getLogger(LOGGER_NAME)
+
+_BINARIZATIONS = ("static", None)
+_SOURCES = ("auto", "tfds", "idx")
+
+
+def _check_binarization(binarization):
+    if binarization not in _BINARIZATIONS:
+        raise ValueError(
+            f"binarization={binarization!r} is not supported; valid values are "
+            '"static" (reproducible Bernoulli binarization of the data set) and '
+            "None (keep uint8 pixels). Dynamic binarization is done by the model "
+            '(binarization="dynamic" on the model), not by the data pipeline.')
+
+
+def _check_source(source):
+    if source not in _SOURCES:
+        raise ValueError(
+            f"source={source!r} is not supported; valid values are "
+            '"auto" (tfds, falling back to IDX files for mnist/fashion_mnist), '
+            '"tfds" and "idx".')
+
+
+def _idx_arrays(name, split, data_dir):
+    """Fresh aligned uint8 images and int64 labels of a split string; returns (x, y, dir)."""
+    splits.read_instruction(split)  # a bad split is a ValueError before any file search
+    directory = idx.find_idx_dir(name, data_dir)
+    counts = {s: len(idx.read_split(directory, s)[1]) for s in idx.IDX_FILES}
+    pieces = [(idx.read_split(directory, s), a, b)
+              for s, a, b in splits.parse_split(split, counts)]
+    images = concatenate_aligned([x[a:b] for (x, _), a, b in pieces])
+    labels = concatenate_aligned([y[a:b] for (_, y), a, b in pieces])
+    return images, labels, directory
+
+
+def _announce(message, verbose):
+    logger.info(message)
+    if verbose:
+        print(f"{LOGGER_NAME}: {message}", file=sys.stderr, flush=True)
+
+
+def _resolve(name, split, data_dir, source, verbose):
+    """Returns ("tfds", dataset) or ("idx", (images, labels))."""
+    _check_source(source)
+    if source == "idx" and name not in IDX_DATASETS:
+        raise ValueError(f'source="idx" only supports {list(IDX_DATASETS)}, '
+                         f"not {name!r}; use source=\"tfds\".")
+    reason = None
+    if source in ("auto", "tfds"):
+        try:
+            ds = tfds_source.load_tfds(name, split, data_dir, precheck=source == "auto")
+        except tfds_source.TfdsUnavailable as e:
+            reason = str(e)
+            if "DatasetNotFoundError" in reason:
+                raise ValueError(
+                    f"tensorflow_datasets has no data set named {name!r} ({reason}); check "
+                    f"the name (tfds.list_builders() lists them), e.g. 'fashion_mnist' or "
+                    f"'mnist'.") from e.__cause__
+            if source == "tfds":
+                raise RuntimeError(
+                    f"tensorflow_datasets cannot load {name}[{split}]: {reason}. "
+                    + ('Use source="auto" or "idx" to read local IDX files. '
+                       if name in IDX_DATASETS else "")
+                    + install_help(name, data_dir)) from e.__cause__
+            if name not in IDX_DATASETS:
+                raise RuntimeError(
+                    f"tensorflow_datasets cannot load {name}[{split}]: {reason}. Only "
+                    f"mnist and fashion_mnist have a local IDX fallback. "
+                    + install_help(name, data_dir)) from e.__cause__
+        else:
+            _announce(f"{name}[{split}] from tfds (data_dir="
+                      f"{idx.tfds_data_dir(data_dir)})", verbose)
+            return "tfds", ds
+    try:
+        images, labels, directory = _idx_arrays(name, split, data_dir)
+    except FileNotFoundError as e:
+        if reason is not None:
+            raise FileNotFoundError(f"{e} (tfds unavailable too: {reason})") from e
+        raise
+    why = f" (tfds unavailable: {reason})" if reason else ""
+    _announce(f"{name}[{split}] from IDX files in {directory}{why}", verbose)
+    return "idx", (images, labels)
+
+
+def _binarize_fn(seed):
+    def fn(example):
+        return {**example, "image": static_binarize(example["image"], seed)}
+    return fn
+
+
+def _binarize_array(images, seed, batch_size=8192):
+    out = empty_aligned(images.shape, np.float32)
+    for i in range(0, len(images), batch_size):
+        out[i:i + batch_size] = static_binarize(images[i:i + batch_size], seed).numpy()
+    return out
+
+
+def load(name, split="train", *, data_dir=None, binarization=None, seed=0,
+         source="auto", verbose=True):
+    """Loads a data set split as an unbatched ``tf.data.Dataset``.
+
+    Args:
+      name: tfds name, e.g. ``"fashion_mnist"`` or ``"mnist"``.
+      split: tfds split string: ``"train"``, ``"test"``, ``"train[:10%]"``,
+        ``"train[50000:]"``, ``"train[10%:20%]"``, ``"train+test"``...
+      data_dir: tfds data dir; also searched first for IDX files.
+      binarization: ``None`` (uint8 images) or ``"static"`` (float32 {0, 1}
+        images from ``static_binarize(image, seed)``).  Dynamic binarization
+        is done by the model.
+      seed: seed of the static binarization.
+      source: ``"auto"`` (tfds, falling back to IDX files for the data sets
+        in ``IDX_DATASETS``), ``"tfds"`` or ``"idx"``.
+      verbose: print the source used on stderr (it is always logged).
+
+    Returns:
+      unbatched ``tf.data.Dataset`` of ``{"image": [H, W, C], "label": int64
+      []}``, image uint8 or, with ``binarization="static"``, float32.
+
+    Raises:
+      ValueError: bad ``binarization``, ``source`` or split syntax, a data
+        set name tfds does not know, or a corrupted IDX file.
+      FileNotFoundError: no source can provide the data (message says how to
+        fix it).
+      RuntimeError: ``source="tfds"`` (or a data set without IDX fallback)
+        and tfds fails.
+
+    Example:
+      >>> ds = load("fashion_mnist", "train[:10%]", binarization="static")
+      >>> ds = ds.shuffle(6000).batch(128)
+    """
+    _check_binarization(binarization)
+    kind, payload = _resolve(name, split, data_dir, source, verbose)
+    if kind == "tfds":
+        ds = payload
+    else:
+        images, labels = payload
+        ds = tf.data.Dataset.from_tensor_slices({"image": images, "label": labels})
+    if binarization == "static":
+        ds = ds.map(_binarize_fn(seed), num_parallel_calls=tf.data.AUTOTUNE,
+                    deterministic=True)
+    return ds
+
+
+def load_arrays(name, split="train", *, data_dir=None, binarization=None,
+                seed=0, source="auto", verbose=True):
+    """Loads a data set split as numpy arrays.
+
+    Same arguments as ``load``.
+
+    Returns:
+      ``(images, labels)``: images ``[N, H, W, C]`` uint8 (float32 {0, 1}
+      with ``binarization="static"``, identical to what ``load`` yields) and
+      labels int64 ``[N]``.  The arrays are fresh copies, free to modify, and
+      aligned for TensorFlow (``vaezoo.memory.aligned``: ``fit`` reads them
+      without a copy).
+
+    Example:
+      >>> x, y = load_arrays("fashion_mnist", "test")
+      >>> x.shape, x.dtype, y.dtype
+      ((10000, 28, 28, 1), dtype('uint8'), dtype('int64'))
+    """
+    _check_binarization(binarization)
+    kind, payload = _resolve(name, split, data_dir, source, verbose)
+    if kind == "idx":
+        images, labels = payload  # already fresh arrays (concatenate_aligned)
+        if binarization == "static":
+            images = _binarize_array(images, seed)
+        return aligned(images), aligned(labels)
+    ds = payload.batch(4096)
+    if binarization == "static":
+        ds = ds.map(_binarize_fn(seed))
+    xs, ys = [], []
+    for batch in ds.as_numpy_iterator():
+        xs.append(batch["image"])
+        ys.append(batch["label"])
+    if not xs:
+        spec = payload.element_spec
+        return (np.zeros((0, *spec["image"].shape),
+                         np.float32 if binarization else spec["image"].dtype.as_numpy_dtype),
+                np.zeros((0,), np.int64))
+    return concatenate_aligned(xs), concatenate_aligned(ys, np.int64)
+
+
+def source_of(name, split="train", *, data_dir=None):
+    """``"tfds"`` or ``"idx"``: the source ``load(name, split, source="auto")`` reads here."""
+    return _resolve(name, split, data_dir, "auto", verbose=False)[0]
