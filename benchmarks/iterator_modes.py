@@ -10,7 +10,7 @@ seed 0), fed three ways, interleaved round by round:
   (as ``vaezoo.pipeline`` sets);
 * **one iterator for all rounds**: ``cached.repeat().prefetch(2)``, never deleted;
 
-and ``model.fit`` on the epoch pipeline of ``vaezoo train`` (``training._epoch_data``
+and ``model.fit`` on the epoch pipeline of ``vaezoo train`` (``training.datasets.epoch_data``
 of the ``mlp_vae_fashion_mnist`` config: the cached training split, shuffled,
 batched, prefetched; a new dataset and iterator every epoch), autotuned and as
 vaezoo runs it, with the autotuner off (``vaezoo.pipeline.untuned``).
@@ -72,7 +72,7 @@ def main(argv=None):
 
     def cli_epoch(autotune):
         def epoch():
-            ds = training._epoch_data(split, cfg, 0)
+            ds = training.datasets.epoch_data(split, cfg, 0)
             if autotune:
                 ds = ds.with_options(autotuned)
             assert ds.options().autotune.enabled is autotune

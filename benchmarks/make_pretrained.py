@@ -74,7 +74,7 @@ def versions():
 def data_source(dataset, split):
     """"tfds" or "idx": where vaezoo.data reads this split from on this machine."""
     from vaezoo import data
-    return data._resolve(dataset, split, None, "auto", False)[0]
+    return data.source_of(dataset, split)
 
 
 def test_batches(cfg, split, source):
@@ -211,13 +211,13 @@ def repack(entry):
 
     import numpy as np
 
-    from vaezoo import config, zoo
-    card = json.loads((entry / zoo.METADATA_FILENAME).read_text())
+    from vaezoo import config, io, zoo
+    card = json.loads((entry / io.METADATA_FILE).read_text())
     model = zoo.load(entry)                      # verified against the old checksums
-    cfg = config.load_config(entry / zoo.CONFIG_FILENAME)
+    cfg = config.load_config(entry / io.CONFIG_FILE)
     with tempfile.TemporaryDirectory() as tmp:
-        png = Path(tmp) / zoo.SAMPLES_FILENAME
-        shutil.copyfile(entry / zoo.SAMPLES_FILENAME, png)
+        png = Path(tmp) / io.SAMPLES_FILE
+        shutil.copyfile(entry / io.SAMPLES_FILE, png)
         zoo.write_entry(model, cfg, entry, metadata=card, samples_png=png)
     loaded = zoo.load(entry)
     for a, b in zip(model.get_weights(), loaded.get_weights()):

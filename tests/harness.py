@@ -153,7 +153,7 @@ def _reconstructions(model, images, labels):
     return np.asarray(model.reconstruct(*args))
 
 
-def check_keras_workflows(factory, images, labels, tmp_path):
+def check_keras_workflows(factory, images, labels, tmp_path, tensorboard=None):
     """Runs the Keras workflows a user tries first on one family; returns the fitted model.
 
     ``summary()``; ``fit`` on NumPy arrays with ``validation_data`` and with
@@ -163,14 +163,20 @@ def check_keras_workflows(factory, images, labels, tmp_path):
     with its weights and optimizer state, into a model built from its first batch
     and into one constructed with ``image_shape``; ``export`` to a SavedModel
     whose ``encode`` / ``decode`` / ``sample`` / ``reconstruct`` endpoints take
-    uint8 and float32 images and give the model's own outputs.
+    uint8 and float32 images and give the model's own outputs; and, with
+    ``tensorboard`` (default: if the package is installed), the ``TensorBoard``
+    callback in the same ``fit``.
 
     Args:
       factory: (**overrides) -> an uncompiled model, built from its first batch
         unless ``image_shape=`` is given (as ``family_model``).
       images: uint8 images [32, H, W, C]; labels: their int labels [32].
       tmp_path: pytest's tmp_path.
+      tensorboard: whether to run the TensorBoard callback (None: if importable).
     """
+    if tensorboard is None:
+        import importlib.util
+        tensorboard = importlib.util.find_spec("tensorboard") is not None
     shape = images.shape[1:]
     train, val = slice(0, 24), slice(24, None)
     few = (images[:4], labels[:4])
@@ -194,13 +200,19 @@ def check_keras_workflows(factory, images, labels, tmp_path):
     model = compiled()
     assert not model.built
     keras_file, weights_file = str(tmp_path / "last.keras"), str(tmp_path / "last.weights.h5")
+    logs_dir = tmp_path / "tensorboard"
     history = model.fit(*data(model, train), validation_data=data(model, val), batch_size=8,
                         epochs=5, verbose=0, callbacks=[
                             # no epoch improves val_loss by 1e9: stops after the second
                             keras.callbacks.EarlyStopping(min_delta=1e9, patience=0),
                             keras.callbacks.ModelCheckpoint(keras_file),
                             keras.callbacks.ModelCheckpoint(weights_file,
-                                                            save_weights_only=True)])
+                                                            save_weights_only=True),
+                        ] + ([keras.callbacks.TensorBoard(str(logs_dir), histogram_freq=1)]
+                             if tensorboard else []))
+    if tensorboard:
+        for split in ("train", "validation"):
+            assert list((logs_dir / split).iterdir()), f"TensorBoard wrote no {split} events"
     logs = history.history
     assert len(logs["loss"]) == 2, f"EarlyStopping did not stop the run: {logs}"
     for name in ("val_loss", "val_elbo", "val_rate", "val_distortion"):

@@ -76,7 +76,7 @@ def test_mlp_entry_is_the_reference_setup():
 
 
 def test_variant_states_only_what_differs():
-    raw = config._read_toml(config.ZOO_CONFIG_DIR / "mlp_vae_mnist.toml")
+    raw = config.read_toml(config.ZOO_CONFIG_DIR / "mlp_vae_mnist.toml")
     assert set(raw["model"]) == {"binarization"}
     base = config.load_config("mlp_vae_fashion_mnist")
     variant = config.load_config("mlp_vae_mnist")
@@ -283,5 +283,5 @@ def test_any_unknown_or_mistyped_key_is_a_value_error(table, key, value):
     except ValueError as e:
         assert repr(key) in str(e)
     else:
-        assert known is not None and config._type_ok(value, known[0])
+        assert known is not None and config.schema.type_ok(value, known[0])
         assert out[table][key] == value

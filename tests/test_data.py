@@ -350,7 +350,7 @@ def test_unknown_data_set_name_is_a_value_error():
 
 
 def test_import_and_info_stay_light():
-    """``info`` and ``install_help`` answer without TensorFlow; the alignment leaf needs only NumPy."""
+    """``info`` and ``install_help`` answer without TensorFlow; the alignment leaf is NumPy only."""
     code = ("import sys, vaezoo.data, vaezoo.memory, vaezoo.batches; "
             "vaezoo.data.info('mnist'); vaezoo.data.install_help('mnist'); "
             "vaezoo.data.aligned; "

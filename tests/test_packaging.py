@@ -19,8 +19,8 @@ def test_pyproject_lists_every_subpackage_and_ships_zoo_configs():
 
 
 def test_config_dir_falls_back_to_the_packaged_copy(tmp_path, monkeypatch):
-    from vaezoo import config
+    from vaezoo.config import files
     fake_pkg = tmp_path / "site-packages" / "vaezoo"
     (fake_pkg / "zoo_configs").mkdir(parents=True)
-    monkeypatch.setattr(config, "__file__", str(fake_pkg / "config.py"))
-    assert config._zoo_config_dir() == fake_pkg / "zoo_configs"
+    monkeypatch.setattr(files, "__file__", str(fake_pkg / "config" / "files.py"))
+    assert files._zoo_config_dir() == fake_pkg / "zoo_configs"

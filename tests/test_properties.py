@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 import vaezoo
 from vaezoo import config as config_lib
 from vaezoo import training, validation
+from vaezoo.training.run_config import config_digest
 
 FAST = settings(max_examples=6, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -171,7 +172,7 @@ def test_any_valid_config_builds_and_round_trips(cfg, tmp_path_factory):
     path = tmp_path_factory.mktemp("cfg") / "config.toml"
     config_lib.save_config(resolved, path)
     again = config_lib.load_config(path)
-    assert training._config_digest(again) == training._config_digest(resolved)
+    assert config_digest(again) == config_digest(resolved)
     assert tomllib.loads(path.read_text())["model"] == {
         k: v for k, v in resolved["model"].items() if v is not None}
 

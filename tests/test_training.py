@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -23,6 +22,7 @@ import pytest
 
 from vaezoo import config as config_lib
 from vaezoo import training
+from vaezoo.training import datasets
 
 
 def tiny_config(**tables):
@@ -168,7 +168,7 @@ def test_validation_is_held_out_of_train_never_test(monkeypatch):
     monkeypatch.setattr(data_lib, "load", lambda name, split, **kw: (
         loaded.append(split), load(name, split, **kw))[1])
     cfg = training.resolve_config(tiny_config())
-    train, val, test, record = training._datasets(cfg, verbose=0)
+    train, val, test, record = datasets.split_datasets(cfg, verbose=0)
     assert loaded == ["train[:128]", "test[:64]"]          # no split loaded for validation
     everything = _images(load("fashion_mnist", "train[:128]", verbose=False))
     np.testing.assert_array_equal(_images(train), everything[:115])
@@ -178,7 +178,7 @@ def test_validation_is_held_out_of_train_never_test(monkeypatch):
     test_images = _images(test).reshape(64, -1)
     assert not any((test_images == image.reshape(1, -1)).all(axis=1).any()
                    for image in _images(val))
-    _, val, _, record = training._datasets(
+    _, val, _, record = datasets.split_datasets(
         training.resolve_config(tiny_config(data={"validation_fraction": 0})), verbose=0)
     assert val is None and record["num_examples"] == 0
     with pytest.raises(ValueError, match="names the test split"):
@@ -331,19 +331,6 @@ def test_checkpoint_files(tmp_path):
     with pytest.raises(training.TrainingDiverged, match="not finite"):
         training.save_checkpoint(path, model, {"epoch": 2, "step": 0})
     assert training.read_checkpoint(path)[0]["epoch"] == 1             # the old one is intact
-
-
-def test_atomic_write_leaves_the_old_file_on_failure(tmp_path):
-    target = tmp_path / "f.txt"
-    target.write_text("old")
-
-    def failing(tmp):
-        Path(tmp).write_text("half")
-        raise OSError("disk full")
-
-    with pytest.raises(OSError):
-        training.atomic_write(target, failing)
-    assert target.read_text() == "old" and os.listdir(tmp_path) == ["f.txt"]
 
 
 def test_epoch_seed_depends_only_on_seed_and_epoch():

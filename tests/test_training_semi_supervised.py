@@ -17,6 +17,7 @@ import tensorflow as tf
 
 import vaezoo
 from vaezoo import cli, data, evaluation, training
+from vaezoo.training import datasets
 from vaezoo.models.m1_m2 import mixed_batches as m1_m2_mixed_batches
 
 NUM_CLASSES = 10
@@ -63,14 +64,14 @@ def batches_of(dataset):
 def labeled_train(cfg=None, n=300):
     cfg = cfg or ss_config(data={"batch_size": 16, "labeled_batch_size": 4,
                                  "shuffle_buffer": 64})
-    return training._labeled_train(examples(n), cfg), cfg
+    return datasets.labeled_train(examples(n), cfg), cfg
 
 
 # ---------------------------------------------------------------------- the labeled subset
 @pytest.mark.parametrize("num_labels", [10, 20, 25])
 def test_labeled_subset_has_num_labels_balanced_labels(num_labels):
     cfg = ss_config(data={"num_labels": num_labels})
-    train = training._labeled_train(examples(), cfg)
+    train = datasets.labeled_train(examples(), cfg)
     (batch,) = batches_of(train.batch(1000))
     labels, truth = batch["label"], np.arange(300) % NUM_CLASSES
     kept = labels >= 0
@@ -81,9 +82,9 @@ def test_labeled_subset_has_num_labels_balanced_labels(num_labels):
     assert counts.max() - counts.min() <= 1                        # class-balanced
     np.testing.assert_array_equal(index_of(batch["image"]), np.arange(300))  # every image kept
     # The subset is drawn with [training] seed: the same seed gives the same subset.
-    again = batches_of(training._labeled_train(examples(), cfg).batch(1000))[0]["label"]
+    again = batches_of(datasets.labeled_train(examples(), cfg).batch(1000))[0]["label"]
     np.testing.assert_array_equal(again, labels)
-    other = batches_of(training._labeled_train(
+    other = batches_of(datasets.labeled_train(
         examples(), ss_config(data={"num_labels": num_labels}, training={"seed": 4}))
         .batch(1000))[0]["label"]
     assert not np.array_equal(other >= 0, kept)
@@ -92,14 +93,14 @@ def test_labeled_subset_has_num_labels_balanced_labels(num_labels):
 def test_without_num_labels_every_label_is_kept():
     cfg = ss_config()
     del cfg["data"]["num_labels"], cfg["data"]["labeled_batch_size"]
-    (batch,) = batches_of(training._labeled_train(examples(), cfg).batch(1000))
+    (batch,) = batches_of(datasets.labeled_train(examples(), cfg).batch(1000))
     np.testing.assert_array_equal(batch["label"], np.arange(300) % NUM_CLASSES)
 
 
 # ---------------------------------------------------------------------- batch composition
 def test_each_batch_holds_exactly_labeled_batch_size_labeled_examples():
     train, cfg = labeled_train()
-    epoch = batches_of(training._epoch_data(train, cfg, epoch=0))
+    epoch = batches_of(datasets.epoch_data(train, cfg, epoch=0))
     # One pass over the 280 unlabeled examples in batches of 12 (the last 4 dropped).
     assert len(epoch) == 280 // 12
     seen_unlabeled, seen_labeled = [], []
@@ -121,21 +122,21 @@ def test_each_batch_holds_exactly_labeled_batch_size_labeled_examples():
 
 def test_batches_are_a_function_of_seed_and_epoch():
     train, cfg = labeled_train()
-    first = batches_of(training._epoch_data(train, cfg, epoch=1))
-    again = batches_of(training._epoch_data(training._labeled_train(examples(), cfg), cfg,
+    first = batches_of(datasets.epoch_data(train, cfg, epoch=1))
+    again = batches_of(datasets.epoch_data(datasets.labeled_train(examples(), cfg), cfg,
                                             epoch=1))
     assert len(first) == len(again)
     for a, b in zip(first, again):
         for key in a:
             np.testing.assert_array_equal(a[key], b[key])
-    other_epoch = batches_of(training._epoch_data(train, cfg, epoch=2))
+    other_epoch = batches_of(datasets.epoch_data(train, cfg, epoch=2))
     assert not np.array_equal(index_of(first[0]["image"]), index_of(other_epoch[0]["image"]))
 
 
 def test_a_resumed_epoch_skips_exactly_the_batches_done():
     train, cfg = labeled_train()
-    whole = batches_of(training._epoch_data(train, cfg, epoch=0))
-    rest = batches_of(training._epoch_data(train, cfg, epoch=0, skip_batches=7))
+    whole = batches_of(datasets.epoch_data(train, cfg, epoch=0))
+    rest = batches_of(datasets.epoch_data(train, cfg, epoch=0, skip_batches=7))
     assert len(rest) == len(whole) - 7
     for a, b in zip(whole[7:], rest):
         np.testing.assert_array_equal(index_of(a["image"]), index_of(b["image"]))
@@ -145,7 +146,7 @@ def test_a_resumed_epoch_skips_exactly_the_batches_done():
 def test_steps_per_epoch_cuts_the_mixed_epoch():
     train, cfg = labeled_train()
     cfg["training"]["steps_per_epoch"] = 3
-    assert len(batches_of(training._epoch_data(train, cfg, epoch=0))) == 3
+    assert len(batches_of(datasets.epoch_data(train, cfg, epoch=0))) == 3
 
 
 def test_m1_m2_mixed_batches_uses_the_same_batches():

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import vaezoo
-from vaezoo import config, zoo
+from vaezoo import config, io, zoo
+from vaezoo.config import files as config_files
 
 #: Entries the zoo issue requires to ship pretrained (others are checked as they land).
 REQUIRED_PRETRAINED = ("mlp_vae_fashion_mnist", "conv_vae_fashion_mnist")
@@ -86,7 +87,7 @@ def test_load_of_an_entry_without_weights_says_build():
 # ---------------------------------------------------------------------- load and verify
 def test_write_then_load_gives_the_same_model(tiny_entry):
     directory, model = tiny_entry
-    card = json.loads((directory / zoo.METADATA_FILENAME).read_text())
+    card = json.loads((directory / io.METADATA_FILE).read_text())
     assert set(card["files"]) == {"config.toml", "model.weights.h5"}
     assert card["num_parameters"] == model.count_params()
     loaded = vaezoo.load(directory)
@@ -101,8 +102,7 @@ def test_write_then_load_gives_the_same_model(tiny_entry):
 
 def test_a_registered_entry_is_listed_and_loaded_by_name(tiny_entry, monkeypatch):
     directory, model = tiny_entry
-    monkeypatch.setattr(zoo, "PRETRAINED_DIR", directory.parent)
-    monkeypatch.setattr(config, "PRETRAINED_DIR", directory.parent)
+    monkeypatch.setattr(config_files, "PRETRAINED_DIR", directory.parent)
     models = vaezoo.list_models()
     assert models["tiny_vae_fashion_mnist"]["pretrained"] is True
     assert models["tiny_vae_fashion_mnist"]["metrics"]["test_log_likelihood"] == -1.0
@@ -374,8 +374,7 @@ def test_zoo_table_renders_the_cards(tiny_entry, monkeypatch):
     card.update(dataset="fashion_mnist", test_split="test", binarization="static",
                 binarization_seed=0, epochs=10, training_time_seconds=300.0)
     (directory / "metadata.json").write_text(json.dumps(card))
-    monkeypatch.setattr(zoo, "PRETRAINED_DIR", directory.parent)
-    monkeypatch.setattr(config, "PRETRAINED_DIR", directory.parent)
+    monkeypatch.setattr(config_files, "PRETRAINED_DIR", directory.parent)
     table_module = _zoo_table()
     table = table_module.render(vaezoo.list_models(), root=directory.parent)
     row = [line for line in table.splitlines() if "`tiny_vae_fashion_mnist`" in line][0]

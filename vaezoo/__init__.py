@@ -39,7 +39,7 @@ _EXPORTS = {
 }
 _SUBMODULES = ("data", "evaluation", "objectives", "optimizers", "priors", "posteriors",
                "likelihoods", "networks", "models", "zoo", "plot", "callbacks", "preprocessing",
-               "training", "config", "validation", "distribute", "presets")
+               "training", "config", "validation", "distribute", "presets", "io")
 
 
 def __getattr__(name):

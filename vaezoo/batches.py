@@ -13,7 +13,7 @@ all split a batch the same way.
 
 
 def unpack_batch(batch):
-    """``(images, labels or None)`` from a dict ``{"image", "label"}``, a tuple or list, or a tensor.
+    """``(images, labels or None)`` from a dict ``{"image", "label"}``, a tuple, or a tensor.
 
     Works on an ``element_spec`` too (it gives the specs of the two parts).
 
@@ -38,6 +38,7 @@ def unpack_batch(batch):
         return batch["image"], batch.get("label")
     if isinstance(batch, (tuple, list)):
         if not batch:
-            raise ValueError("got an empty tuple as a batch; expected (images,) or (images, labels)")
+            raise ValueError(
+                "got an empty tuple as a batch; expected (images,) or (images, labels)")
         return batch[0], (batch[1] if len(batch) > 1 else None)
     return batch, None

@@ -21,6 +21,8 @@ import os
 
 import keras
 import numpy as np
+import tensorflow as tf
+from tensorflow.core.framework import summary_pb2
 
 from vaezoo import plot
 
@@ -35,9 +37,6 @@ def write_image_summary(tag, images, step):
     ..., png_N] tagged with the "images" plugin. Writing it here keeps
     training free of that dependency; viewing needs ``pip install tensorboard``.
     """
-    import tensorflow as tf
-    from tensorflow.core.framework import summary_pb2
-
     images = tf.convert_to_tensor(np.asarray(images, np.float32))
     pixels = tf.image.convert_image_dtype(tf.clip_by_value(images, 0.0, 1.0), tf.uint8,
                                           saturate=True)
@@ -92,7 +91,6 @@ class ImageLogger(keras.callbacks.Callback):
     @property
     def writer(self):
         if self._writer is None:
-            import tensorflow as tf
             self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "images"))
         return self._writer
 

@@ -106,7 +106,7 @@ def _full_protocol_hint(record, full_k, target):
 
 def _train(args):
     _quiet_tf()
-    from vaezoo import training
+    from vaezoo import training  # lazy: TensorFlow loads only for the commands that need it
     cfg = training.resolve_config(args.config)
     full_k = cfg["evaluation"]["num_importance_samples"]
     out = args.out or os.path.join("runs", cfg.get("name") or "run")
@@ -131,7 +131,7 @@ def _train(args):
 
 def _evaluate(args):
     _quiet_tf()
-    from vaezoo import training
+    from vaezoo import training  # lazy: TensorFlow loads only for the commands that need it
     result = training.evaluate(args.model, num_samples=args.num_samples,
                                max_examples=args.max_examples, verbose=args.verbose)
     if args.json:
@@ -253,7 +253,7 @@ def _training_history(name_or_dir):
     """The metrics.json of a run directory, or the history in a pretrained entry's card."""
     from pathlib import Path
 
-    from vaezoo import zoo
+    from vaezoo import io, zoo  # lazy: `vaezoo --help` imports nothing of the library
     directory = Path(name_or_dir)
     if not directory.is_dir():
         entries = zoo.pretrained_entries()
@@ -262,7 +262,7 @@ def _training_history(name_or_dir):
                              f"entry ({', '.join(entries) or 'none shipped'}); --kind curves "
                              f"needs the metrics.json that `vaezoo train` writes")
         directory = entries[name_or_dir]
-    for filename in ("metrics.json", zoo.METADATA_FILENAME):
+    for filename in (io.METRICS_FILE, io.METADATA_FILE):
         path = directory / filename
         if path.is_file():
             record = json.loads(path.read_text(encoding="utf-8"))
@@ -430,9 +430,12 @@ def main(argv=None):
         print("vaezoo: interrupted", file=sys.stderr)
         return 130
     except Exception as e:  # noqa: BLE001 - library errors become one line
-        from vaezoo.training import TrainingDiverged
+        # A TrainingDiverged comes only once training is imported; importing it here
+        # would load TensorFlow for every other error.
+        guard = sys.modules.get("vaezoo.training.guard")
+        diverged = (guard.TrainingDiverged,) if guard else ()
         if os.environ.get("VAEZOO_DEBUG") or not isinstance(
-                e, (ValueError, TypeError, FileNotFoundError, TrainingDiverged)):
+                e, (ValueError, TypeError, FileNotFoundError, *diverged)):
             raise
         print(f"vaezoo: error: {e}", file=sys.stderr)
         return EXIT_ERROR

@@ -32,21 +32,17 @@ Example:
 
 import hashlib
 import json
-import os
 import shutil
 from pathlib import Path
 
 from vaezoo import config as config_lib
-from vaezoo.registry import close_matches
+from vaezoo import io
+from vaezoo.config import files as config_files
+from vaezoo.io import CONFIG_FILE, KERAS_FILE, METADATA_FILE, SAMPLES_FILE, WEIGHTS_FILE
+from vaezoo.registry import did_you_mean
 
-PRETRAINED_DIR = config_lib.PRETRAINED_DIR
-METADATA_FILENAME = "metadata.json"
-WEIGHTS_FILENAME = "model.weights.h5"
-KERAS_FILENAME = "model.keras"
-CONFIG_FILENAME = config_lib.CONFIG_FILENAME
-SAMPLES_FILENAME = "samples.png"
 #: Files whose checksum a preset's card must carry.
-VERIFIED_FILES = (CONFIG_FILENAME, WEIGHTS_FILENAME)
+VERIFIED_FILES = (CONFIG_FILE, WEIGHTS_FILE)
 #: ``get_config`` keys that are Keras' own, not constructor arguments of a config.
 _KERAS_KEYS = ("name", "trainable", "dtype")
 
@@ -66,7 +62,7 @@ def sha256(path, chunk_size=1 << 20):
 
 def read_metadata(directory):
     """The model card (``metadata.json``) of a preset directory, as a dict."""
-    path = Path(directory) / METADATA_FILENAME
+    path = Path(directory) / METADATA_FILE
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -80,10 +76,10 @@ def read_metadata(directory):
 
 def pretrained_entries():
     """``{name: directory}`` of the pretrained entries shipped in ``vaezoo/pretrained/``."""
-    root = config_lib.PRETRAINED_DIR        # read at call time: one place to point elsewhere
+    root = config_files.PRETRAINED_DIR      # read at call time: one place to point elsewhere
     if not root.is_dir():
         return {}
-    return {p.parent.name: p.parent for p in sorted(root.glob(f"*/{METADATA_FILENAME}"))
+    return {p.parent.name: p.parent for p in sorted(root.glob(f"*/{METADATA_FILE}"))
             if not p.parent.name.startswith((".", "_"))}
 
 
@@ -97,16 +93,16 @@ def verify(directory, metadata=None):
     meta = metadata if metadata is not None else read_metadata(directory)
     files = meta.get("files")
     if not isinstance(files, dict):
-        raise ChecksumError(f"{directory / METADATA_FILENAME}: no 'files' table with sha256 "
+        raise ChecksumError(f"{directory / METADATA_FILE}: no 'files' table with sha256 "
                             f"checksums; refusing to load unverified weights")
     for required in VERIFIED_FILES:
         if required not in files:
-            raise ChecksumError(f"{directory / METADATA_FILENAME}: no sha256 for {required}; "
+            raise ChecksumError(f"{directory / METADATA_FILE}: no sha256 for {required}; "
                                 f"refusing to load unverified files")
     for filename, record in files.items():
         path = directory / filename
         if Path(filename).name != filename:
-            raise ChecksumError(f"{directory / METADATA_FILENAME}: file name {filename!r} is not "
+            raise ChecksumError(f"{directory / METADATA_FILE}: file name {filename!r} is not "
                                 f"a plain name inside the entry directory")
         if not path.is_file():
             raise ChecksumError(f"{path} is missing; the entry {directory.name!r} is incomplete")
@@ -149,8 +145,7 @@ def resolve(preset):
             f"zoo entry {text!r} has no pretrained weights shipped. Pretrained entries: "
             f"{shipped}. Use vaezoo.build({text!r}) for an untrained model, or train it with "
             f"`vaezoo train {text}` and vaezoo.load(<run dir>).")
-    hint = close_matches(text, set(pretrained) | set(config_lib.zoo_config_names()))
-    hint = f" Did you mean {', '.join(repr(h) for h in hint)}?" if hint else ""
+    hint = did_you_mean(text, set(pretrained) | set(config_lib.zoo_config_names()))
     raise ValueError(f"unknown zoo entry {text!r}.{hint} Pretrained entries: {shipped}; all "
                      f"entries: vaezoo.list_models().")
 
@@ -163,17 +158,17 @@ def read(preset):
     holding only ``model.keras``.
     """
     directory = resolve(preset)
-    if (directory / METADATA_FILENAME).is_file():
+    if (directory / METADATA_FILE).is_file():
         meta = read_metadata(directory)
         verify(directory, meta)                      # before anything is parsed
-        return directory, config_lib.load_config(directory / CONFIG_FILENAME), meta
-    if (directory / CONFIG_FILENAME).is_file() and (directory / WEIGHTS_FILENAME).is_file():
-        return directory, config_lib.load_config(directory / CONFIG_FILENAME), None
-    if (directory / KERAS_FILENAME).is_file():
+        return directory, config_lib.load_config(directory / CONFIG_FILE), meta
+    if (directory / CONFIG_FILE).is_file() and (directory / WEIGHTS_FILE).is_file():
+        return directory, config_lib.load_config(directory / CONFIG_FILE), None
+    if (directory / KERAS_FILE).is_file():
         return directory, None, None
-    raise ValueError(f"{directory}: not a vaezoo model directory; expected {METADATA_FILENAME} "
-                     f"(a preset or pretrained entry) or {CONFIG_FILENAME} with "
-                     f"{WEIGHTS_FILENAME}, or {KERAS_FILENAME} (a `vaezoo train` run)")
+    raise ValueError(f"{directory}: not a vaezoo model directory; expected {METADATA_FILE} "
+                     f"(a preset or pretrained entry) or {CONFIG_FILE} with "
+                     f"{WEIGHTS_FILE}, or {KERAS_FILE} (a `vaezoo train` run)")
 
 
 def _wrong_family(found, family, preset):
@@ -184,7 +179,7 @@ def _wrong_family(found, family, preset):
 
 
 def _load_weights(model, path):
-    from vaezoo import validation
+    from vaezoo import validation  # why: `vaezoo list` imports presets without TensorFlow
     try:
         validation.load_weights(model, path, lambda p: model.load_weights(str(p)))
     except (ValueError, FileNotFoundError):
@@ -203,7 +198,7 @@ def compile_for(model, cfg=None, metadata=None):
     model) comes first, then the config's ``[optimizer]`` table, then Keras'
     default (``compile()`` with no argument).
     """
-    import keras
+    import keras  # why: `vaezoo list` imports presets without TensorFlow
     stored = (metadata or {}).get("keras_optimizer")
     if stored is not None:
         model.compile(optimizer=keras.optimizers.deserialize(stored))
@@ -227,11 +222,11 @@ def load(preset, family=None, compile=True):
     """
     directory, cfg, meta = read(preset)
     if cfg is None:                                  # a run directory with model.keras only
-        return load_keras_file(directory / KERAS_FILENAME, family, compile, preset)
-    found = config_lib.model_class(cfg["model"]["class"], str(directory / CONFIG_FILENAME))
+        return load_keras_file(directory / KERAS_FILE, family, compile, preset)
+    found = config_lib.model_class(cfg["model"]["class"], str(directory / CONFIG_FILE))
     if family is not None and not issubclass(found, family):
         raise _wrong_family(found.__name__, family, preset)
-    model = _load_weights(config_lib.model_from_config(cfg), directory / WEIGHTS_FILENAME)
+    model = _load_weights(config_lib.model_from_config(cfg), directory / WEIGHTS_FILE)
     # Remembered so that save_to_preset keeps the data set and recipe of the preset.
     model.__dict__["_vaezoo_preset_config"] = cfg   # untracked by Keras
     return compile_for(model, cfg, meta) if compile else model
@@ -240,7 +235,7 @@ def load(preset, family=None, compile=True):
 def load_keras_file(path, family=None, compile=True, preset=None):
     """A ``.keras`` file's model (Keras safe mode), compiled as it was saved, or with
     Keras' default optimizer if it was saved uncompiled (unless ``compile=False``)."""
-    from vaezoo import validation
+    from vaezoo import validation  # why: `vaezoo list` imports presets without TensorFlow
     model = validation.load_model(path, safe_mode=True)
     if family is not None and not isinstance(model, family):
         raise _wrong_family(type(model).__name__, family, preset or path)
@@ -288,38 +283,29 @@ def write(model, cfg, directory, metadata=None, samples_png=None):
     cfg = config_lib.load_config(cfg)
     cfg["name"] = directory.name
     cfg["model"]["image_shape"] = [int(d) for d in model.image_shape]
-    tmp = directory.with_name(f".{directory.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    config_lib.save_config(cfg, tmp / CONFIG_FILENAME)
     if getattr(model, "optimizer", None) is not None:
         # A compiled model's weights file also holds the optimizer state (3x the size for
         # Adam); ship the model's weights only, through an uncompiled copy.
         clone = type(model).from_config(model.get_config())
         clone.set_weights(model.get_weights())
         model = clone
-    model.save_weights(str(tmp / WEIGHTS_FILENAME))
-    if samples_png is not None:
-        shutil.copyfile(samples_png, tmp / SAMPLES_FILENAME)
-    card = dict(metadata or {})
-    card["name"] = directory.name
-    card.setdefault("description", cfg.get("description", ""))
-    card.setdefault("model_class", cfg["model"]["class"])
-    card.setdefault("dataset", cfg["data"]["dataset"])
-    card["num_parameters"] = int(model.count_params())
-    card["files"] = {f.name: {"sha256": sha256(f), "bytes": f.stat().st_size}
-                     for f in sorted(tmp.iterdir()) if f.name != METADATA_FILENAME}
-    (tmp / METADATA_FILENAME).write_text(json.dumps(card, indent=2, sort_keys=False) + "\n",
-                                         encoding="utf-8")
-    if directory.exists():
-        old = directory.with_name(f".{directory.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(directory, old)
-        os.replace(tmp, directory)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, directory)
-    return directory
+
+    def fill(tmp):
+        config_lib.save_config(cfg, tmp / CONFIG_FILE)
+        model.save_weights(str(tmp / WEIGHTS_FILE))
+        if samples_png is not None:
+            shutil.copyfile(samples_png, tmp / SAMPLES_FILE)
+        card = dict(metadata or {})
+        card["name"] = directory.name
+        card.setdefault("description", cfg.get("description", ""))
+        card.setdefault("model_class", cfg["model"]["class"])
+        card.setdefault("dataset", cfg["data"]["dataset"])
+        card["num_parameters"] = int(model.count_params())
+        card["files"] = {f.name: {"sha256": sha256(f), "bytes": f.stat().st_size}
+                         for f in sorted(tmp.iterdir()) if f.name != METADATA_FILE}
+        io.write_json(tmp / METADATA_FILE, card)
+
+    return io.atomic_replace_dir(directory, fill)
 
 
 def save(model, directory, config=None, metadata=None):
@@ -342,7 +328,7 @@ def save(model, directory, config=None, metadata=None):
     cfg.update({k: v for k, v in (base or {}).items() if k not in ("model", "name")})
     meta = dict(metadata or {})
     if getattr(model, "optimizer", None) is not None:
-        import keras
+        import keras  # why: `vaezoo list` imports presets without TensorFlow
         meta.setdefault("keras_optimizer", keras.optimizers.serialize(model.optimizer))
     return write(model, cfg, directory, metadata=meta)
 

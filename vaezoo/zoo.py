@@ -38,9 +38,7 @@ from pathlib import Path
 
 from vaezoo import config as config_lib
 from vaezoo import presets
-from vaezoo.presets import (CONFIG_FILENAME, KERAS_FILENAME, METADATA_FILENAME,
-                            PRETRAINED_DIR, SAMPLES_FILENAME, VERIFIED_FILES, WEIGHTS_FILENAME,
-                            ChecksumError, pretrained_entries, sha256, verify)
+from vaezoo.presets import VERIFIED_FILES, ChecksumError, pretrained_entries, sha256, verify
 
 _read_metadata = presets.read_metadata
 #: Write a pretrained-style entry (a preset): config, weights, card with checksums.
@@ -50,7 +48,7 @@ write_entry = presets.write
 def _raw_config(name):
     """The merged (unvalidated) config of an entry: cheap, no TensorFlow import."""
     path = config_lib.resolve_path(name)
-    return config_lib._load_raw(path, [])
+    return config_lib.load_raw(path)
 
 
 def list_models():
@@ -135,6 +133,4 @@ def load(name_or_dir, compile=True):
 
 
 __all__ = ["list_models", "build", "load", "verify", "sha256", "pretrained_entries",
-           "write_entry", "ChecksumError", "PRETRAINED_DIR", "METADATA_FILENAME",
-           "WEIGHTS_FILENAME", "KERAS_FILENAME", "CONFIG_FILENAME", "SAMPLES_FILENAME",
-           "VERIFIED_FILES"]
+           "write_entry", "ChecksumError", "VERIFIED_FILES"]

@@ -781,7 +781,8 @@ class VAE(keras.Model):
         x, y = kwargs.pop("x", None), kwargs.pop("y", None)
         if self.gather_arrays_in_step and isinstance(x, np.ndarray):
             why = pipeline.not_covered(x, y, kwargs)
-            if why is None and (tf.distribute.has_strategy() or getattr(self, "_distribute_strategy", None)):
+            strategy = tf.distribute.has_strategy() or getattr(self, "_distribute_strategy", None)
+            if why is None and strategy:
                 why = "a tf.distribute strategy is active (it shards batches, not row numbers)"
             if why is None:
                 x, kwargs = pipeline.fit_arguments(x, y, kwargs)
