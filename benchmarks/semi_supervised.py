@@ -12,7 +12,7 @@ Protocol (Kingma, Rezende, Mohamed & Welling 2014, Table 1, on Fashion-MNIST her
   accuracy (best weights restored).
 * M2: ``vaezoo.SemiSupervisedVAE`` on the pixels (Bernoulli, dynamic binarization),
   its classifier q(y|x) has the same architecture as the supervised-only MLP.
-* M1+M2: ``vaezoo.models.m1_m2.train_m1_m2``: M1 = MLPVAE 784-500-500-50 trained
+* M1+M2: ``vaezoo.recipes.m1_m2.train_m1_m2``: M1 = MLPVAE 784-500-500-50 trained
   once on all training-pool images (it sees no labels, so it is shared by every
   label count and seed; cached in ``--cache`` under a name holding its epochs,
   validation size, likelihood and scale). ``--m1-likelihood``: a Gaussian on the
@@ -25,7 +25,7 @@ Protocol (Kingma, Rezende, Mohamed & Welling 2014, Table 1, on Fashion-MNIST her
   100, 200) and the one with the best validation accuracy is kept, on each label
   draw; the test set takes no part in the choice. The json file keeps every
   candidate's validation and test accuracy.
-* batches for M2 / M1+M2: 128 examples, 32 of them labeled (``mixed_batches``).
+* batches for M2 / M1+M2: 128 examples, 32 of them labeled (``vaezoo.data.mixed_batches``).
 
 Usage (the full sweep; the numbers in the README come from the command printed
 in the results file):
@@ -47,10 +47,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 import vaezoo  # noqa: E402
 from vaezoo import data as data_lib  # noqa: E402
-from vaezoo.models.m1_m2 import mixed_batches, train_m1, train_m1_m2  # noqa: E402
+from vaezoo.recipes.m1_m2 import train_m1, train_m1_m2  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 HIDDEN = (500, 500)
@@ -87,7 +88,9 @@ def m2_only(images, labels, val, test, args, seed):
     model.compile(optimizer=keras.optimizers.Adam(args.lr))
     stop = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max",
                                          patience=args.patience, restore_best_weights=True)
-    history = model.fit(mixed_batches(images, labels, 128, args.labeled_per_batch, seed),
+    batches = data_lib.mixed_batches(tf.data.Dataset.from_tensor_slices((images, labels)), 128,
+                                     args.labeled_per_batch, seed=seed)
+    history = model.fit(batches.prefetch(tf.data.AUTOTUNE),
                         validation_data=val,
                         validation_batch_size=500, epochs=args.m2_epochs, callbacks=[stop],
                         verbose=0)
@@ -253,7 +256,7 @@ def main(argv=None):
     parser.add_argument("--m1m2-epochs", type=int, default=30)
     parser.add_argument("--m1-features", default="mean", choices=("mean", "sample"),
                         help="M2 trains on M1's posterior means, or on a fresh z1 ~ q(z1|x) "
-                             "each epoch (see vaezoo.models.m1_m2.train_m1_m2)")
+                             "each epoch (see vaezoo.recipes.m1_m2.train_m1_m2)")
     parser.add_argument("--m2-epochs", type=int, default=10)
     parser.add_argument("--sup-epochs", type=int, default=300)
     parser.add_argument("--patience", type=int, default=5)

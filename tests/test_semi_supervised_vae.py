@@ -1,6 +1,10 @@
 """SemiSupervisedVAE (M2), M1+M2 and vaezoo.data.semi_supervised_split."""
 
+import json
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -11,7 +15,7 @@ import keras
 import vaezoo
 from harness import check_vae, mock_batches
 from vaezoo import data as data_lib
-from vaezoo.models.m1_m2 import M1M2, mixed_batches, train_m1_m2
+from vaezoo.recipes.m1_m2 import M1M2, train_m1_m2
 from vaezoo.models.semi_supervised_vae import SemiSupervisedVAE
 
 tfd = tfp.distributions
@@ -184,9 +188,6 @@ def test_m1_m2_recipe_end_to_end(tmp_path):
     images = rng.integers(0, 256, size=(64, 8, 8, 1), dtype=np.uint8)
     labels = np.arange(64) % 4
     _, partial = data_lib.semi_supervised_split((images, labels), 8, seed=0)
-    batches = mixed_batches(images, partial, batch_size=16, labeled_per_batch=4)
-    first = next(iter(batches))
-    assert first[0].shape[0] == 16 and np.sum(first[1].numpy() >= 0) == 4
     model = train_m1_m2(images, partial, m1_epochs=1, m2_epochs=2,
                         m1_kwargs={"latent_dim": 3, "hidden_units": (16,)},
                         m2_kwargs={"latent_dim": 2, "hidden_units": (8,),
@@ -196,9 +197,36 @@ def test_m1_m2_recipe_end_to_end(tmp_path):
     assert probs.shape == (64, 4)
     acc = vaezoo.evaluation.classification_accuracy(model, (images, labels))
     assert 0.0 <= acc <= 1.0
-    model.save(str(tmp_path / "m1m2"))
-    loaded = M1M2.load(str(tmp_path / "m1m2"))
-    np.testing.assert_allclose(loaded.classify(images), probs, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.predict(images, verbose=0), probs, rtol=1e-5, atol=1e-6)
+    path = str(tmp_path / "m1m2.keras")
+    model.save(path)
+    np.save(tmp_path / "images.npy", images)
+    np.save(tmp_path / "probs.npy", probs)
+    # a fresh process with only `import vaezoo`: M1M2 and both stages are registered
+    script = f"""
+import json
+import numpy as np
+import vaezoo
+import keras
+model = keras.models.load_model({path!r})
+images = np.load({str(tmp_path / "images.npy")!r})
+error = np.abs(model.classify(images).numpy() - np.load({str(tmp_path / "probs.npy")!r}))
+print(json.dumps([type(model).__name__, type(model.m1).__name__, type(model.m2).__name__,
+                  float(error.max())]))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    names_and_error = json.loads(done.stdout.strip().splitlines()[-1])
+    assert names_and_error == ["M1M2", "MLPVAE", "SemiSupervisedVAE", 0.0]
+
+
+def test_m1_m2_checks_its_stages_and_labels():
+    m1 = vaezoo.MLPVAE(latent_dim=3, hidden_units=(8,), image_shape=(4, 4, 1))
+    with pytest.raises(ValueError, match=r"image_shape \(1, 1, 3\)"):
+        M1M2(m1, tiny_m2(image_shape=(1, 1, 5)))
+    with pytest.raises(ValueError, match="got 4 images but 3 labels"):
+        train_m1_m2(np.zeros((4, 4, 4, 1), np.uint8), [0, 1, -1], m1=m1)
 
 
 def test_m1_m2_trains_on_sampled_features_and_classifies_on_the_means():

@@ -18,7 +18,6 @@ import tensorflow as tf
 import vaezoo
 from vaezoo import cli, data, evaluation, training
 from vaezoo.training import datasets
-from vaezoo.models.m1_m2 import mixed_batches as m1_m2_mixed_batches
 
 NUM_CLASSES = 10
 
@@ -147,22 +146,6 @@ def test_steps_per_epoch_cuts_the_mixed_epoch():
     train, cfg = labeled_train()
     cfg["training"]["steps_per_epoch"] = 3
     assert len(batches_of(datasets.epoch_data(train, cfg, epoch=0))) == 3
-
-
-def test_m1_m2_mixed_batches_uses_the_same_batches():
-    """The array-based helper of M1+M2 is the dataset helper on (images, labels)."""
-    rng = np.random.default_rng(0)
-    images = rng.random((60, 3)).astype(np.float32)
-    labels = np.full(60, -1, np.int64)
-    labels[:10] = np.arange(10)
-    got = list(m1_m2_mixed_batches(images, labels, batch_size=8, labeled_per_batch=2, seed=5))
-    ref = list(data.mixed_batches(tf.data.Dataset.from_tensor_slices((images, labels)), 8, 2,
-                                  seed=5))
-    assert len(got) == len(ref) == 50 // 6
-    for (x, y), (rx, ry) in zip(got, ref):
-        np.testing.assert_array_equal(x.numpy(), rx.numpy())
-        np.testing.assert_array_equal(y.numpy(), ry.numpy())
-        assert (y.numpy()[:2] >= 0).all() and (y.numpy()[2:] == -1).all()
 
 
 @pytest.mark.parametrize("kwargs, match", [

@@ -5,10 +5,10 @@ The public API is re-exported here lazily, so ``import vaezoo`` stays cheap
 TensorFlow is actually needed.
 
 Keras reads a ``.keras`` file's classes only from its registry, which
-``vaezoo.models`` fills when it is imported. So that ``import vaezoo`` is
-enough for ``keras.models.load_model("model.keras")``, the model classes are
-registered as soon as Keras is there: at once if it is already imported,
-else right after its first import (``_RegisterWhenKerasLoads``).
+``vaezoo.models`` and ``vaezoo.recipes`` fill when they are imported. So that
+``import vaezoo`` is enough for ``keras.models.load_model("model.keras")``, the
+classes are registered as soon as Keras is there: at once if it is already
+imported, else right after its first import (``_RegisterWhenKerasLoads``).
 """
 
 import importlib
@@ -26,6 +26,8 @@ _EXPORTS = {
     "ConditionalVAE": "vaezoo.models",
     "SemiSupervisedVAE": "vaezoo.models",
     "HierarchicalVAE": "vaezoo.models",
+    "M1M2": "vaezoo.recipes",
+    "train_m1_m2": "vaezoo.recipes",
     "list_models": "vaezoo.zoo",
     "build": "vaezoo.zoo",
     "load": "vaezoo.zoo",
@@ -39,7 +41,7 @@ _EXPORTS = {
 }
 _SUBMODULES = ("data", "evaluation", "objectives", "optimizers", "priors", "posteriors",
                "likelihoods", "networks", "models", "zoo", "plot", "callbacks", "preprocessing",
-               "training", "config", "validation", "distribute", "presets", "io")
+               "training", "config", "validation", "distribute", "presets", "io", "recipes")
 
 
 def __getattr__(name):
@@ -54,13 +56,18 @@ def __dir__():
     return sorted(list(globals()) + list(_EXPORTS) + list(_SUBMODULES))
 
 
+#: The modules whose import registers vaezoo's Keras-serializable classes.
+_REGISTERING = ("vaezoo.models", "vaezoo.recipes")
+
+
 def _register_with_keras():
     try:
-        importlib.import_module("vaezoo.models")
+        for module in _REGISTERING:
+            importlib.import_module(module)
     except Exception as e:  # a broken vaezoo must not break `import keras`
         warnings.warn(f"vaezoo could not register its model classes with Keras, so "
                       f"keras.models.load_model will not find them: {type(e).__name__}: {e}. "
-                      f"`import vaezoo.models` shows the full error.", stacklevel=2)
+                      f"`import {module}` shows the full error.", stacklevel=2)
 
 
 class _RegisterWhenKerasLoads(importlib.abc.MetaPathFinder):
@@ -70,7 +77,7 @@ class _RegisterWhenKerasLoads(importlib.abc.MetaPathFinder):
     import (~5 s) to every ``vaezoo`` command; once Keras (hence TensorFlow) is
     loaded it costs ~1 s (TensorFlow Probability). So this finder waits for the
     first ``import keras``, lets Keras' own loader run, then imports
-    ``vaezoo.models``, and removes itself.
+    ``vaezoo.models`` and ``vaezoo.recipes``, and removes itself.
     """
 
     _finding = False

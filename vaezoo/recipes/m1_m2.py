@@ -1,43 +1,54 @@
 r"""M1+M2 (Kingma, Rezende, Mohamed & Welling 2014, section 3.2.3): M2 on M1's latent space.
 
-M1 is a VAE (here ``vaezoo.MLPVAE``) trained on all images, labeled or not; its
-approximate posterior means z1 = E_{q(z1|x)}[z1] are new features. M2
-(``vaezoo.SemiSupervisedVAE``) then models those features with a Gaussian
-likelihood p(z1|y, z2), a classifier q(y|z1) and an encoder q(z2|z1, y):
+Stage 1, M1: a VAE (``vaezoo.MLPVAE``) trained on all images, labeled or not, by
+the ELBO
 
-    x  --M1 encoder-->  z1 = mean of q(z1|x)  --M2-->  q(y|z1), q(z2|z1,y), p(z1|y,z2)
+    log p(x) >= E_{q(z1|x)}[log p(x|z1)] - KL(q(z1|x) || p(z1)),   p(z1) = N(0, I).
 
-M1 models the gray levels (``train_m1`` default: a Gaussian likelihood with a
-learned standard deviation per pixel, no binarization), so the features keep
-what binarization would lose. The features enter M2 as they are, as
-"images" of shape (1, 1, D): M2 is built with ``feature_inputs=True`` (real,
-unbounded values, a Gaussian likelihood, no [0, 1] check). For an M2 built
-with ``feature_inputs=False`` (the earlier recipe), the features are mapped
-into (0, 1) by the standard normal CDF, the probability integral transform
-under M1's prior: f(x) = Phi(E_{q(z1|x)}[z1]).
+Stage 2, M2: a ``vaezoo.SemiSupervisedVAE`` trained on M1's features
+f(x) = E_{q(z1|x)}[z1] in place of the images, i.e. with a likelihood
+p(z1|y, z2), an encoder q(z2|z1, y) and a classifier q(y|z1), by M2's objective
+(the labeled bound L(z1, y), the unlabeled bound U(z1) with y summed out, and
+alpha * -log q(y|z1) on the labels; derived in ``vaezoo.models.semi_supervised_vae``):
 
-Classification is
-argmax q(y | f(x)). Use ``train_m1_m2`` to run the whole recipe:
+    x  --M1 encoder-->  z1 = E_{q(z1|x)}[z1]  --M2-->  q(y|z1), q(z2|z1,y), p(z1|y,z2)
 
+The classifier of the whole is argmax_y q(y | f(x)).
+
+The features enter M2 as "images" of shape (1, 1, D). With
+``feature_inputs=True`` (the default of ``train_m1_m2``) M2 takes them as
+unbounded reals under a Gaussian likelihood. With ``feature_inputs=False`` they
+are first mapped into (0, 1) by the standard normal CDF, the probability
+integral transform under M1's prior: f(x) = Phi(E_{q(z1|x)}[z1]).
+
+With ``m1_features="sample"`` M2 trains on a fresh draw
+z1 = mu(x) + sigma(x) * eps, eps ~ N(0, I), from q(z1|x) at every pass (M1's
+posterior as data augmentation) and still classifies on the means.
+
+Batches of M2: with 100 labels among 60,000 images a random batch holds almost
+no labeled example, so each batch holds ``labeled_per_batch`` labeled examples
+and the rest unlabeled ones (``vaezoo.data.mixed_batches``).
+
+The result, ``M1M2``, is a Keras model holding both stages: ``model.save(
+"m1m2.keras")`` and ``keras.models.load_model("m1m2.keras")`` round-trip it.
+
+Example:
     >>> x, y = vaezoo.data.semi_supervised_split(
     ...     vaezoo.data.load_arrays("fashion_mnist", "train"), num_labels=100, seed=0)
     >>> model = train_m1_m2(x, y, m1_epochs=10, m2_epochs=30)
     >>> probabilities = model.classify(test_images)      # [N, 10]
+    >>> model.save("m1m2.keras")
 
-Batches: with 100 labels among 60 000 images a random batch holds almost no
-labeled example, so ``mixed_batches`` builds each batch from ``labeled_per_batch``
-labeled examples (cycled, reshuffled) and unlabeled ones; one epoch is one
-pass over the unlabeled examples. It is ``vaezoo.data.mixed_batches`` (the
-helper ``vaezoo train`` uses for ``[data] labeled_batch_size``) on arrays.
+Reference:
+  D. P. Kingma, D. J. Rezende, S. Mohamed, M. Welling. Semi-Supervised Learning
+  with Deep Generative Models. NeurIPS 2014.
 """
-
-import json
-import os
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from vaezoo import data
 from vaezoo.models.mlp_vae import MLPVAE
 from vaezoo.models.semi_supervised_vae import SemiSupervisedVAE
 
@@ -47,47 +58,41 @@ def _to_unit_interval(z):
     return 0.5 * (1.0 + tf.math.erf(z / np.sqrt(2.0)))
 
 
-def mixed_batches(images, labels, batch_size=128, labeled_per_batch=32, seed=0):
-    """A tf.data.Dataset of (images, labels) batches mixing labeled and unlabeled examples.
+@keras.saving.register_keras_serializable(package="vaezoo")
+class M1M2(keras.Model):
+    """M2 on the latent means of M1; ``classify(images)`` gives q(y | f(x)).
 
-    Args:
-      images: array [N, ...].
-      labels: int array [N], -1 for unlabeled examples.
-      batch_size: examples per batch.
-      labeled_per_batch: how many of them are labeled (drawn cyclically from the
-        labeled examples, reshuffled at every pass).
-      seed: shuffling seed.
-
-    Returns:
-      a dataset of ``(images [batch_size, ...], labels [batch_size])``; its length
-      is one pass over the unlabeled examples.
-    """
-    from vaezoo import data  # the one implementation, on a tf.data.Dataset
-
-    labels = np.asarray(labels).astype(np.int64).reshape(-1)
-    if len(labels) != len(images):
-        raise ValueError(f"got {len(images)} images but {len(labels)} labels")
-    if not 0 < labeled_per_batch < batch_size:
-        raise ValueError(f"labeled_per_batch must be in [1, batch_size - 1] = "
-                         f"[1, {batch_size - 1}]; got {labeled_per_batch}")
-    examples = tf.data.Dataset.from_tensor_slices((images, labels))
-    return data.mixed_batches(examples, batch_size, labeled_per_batch, seed=seed).prefetch(
-        tf.data.AUTOTUNE)
-
-
-class M1M2:
-    """M2 on the latent means of M1; classifies images with ``classify``.
+    Calling the model (and so ``predict``) returns the class probabilities too.
 
     Args:
       m1: a trained ``MLPVAE`` (or any vaezoo VAE).
       m2: a ``SemiSupervisedVAE`` built for features of shape (1, 1, m1.latent_dim).
+      **kwargs: ``keras.Model`` arguments (``name``, ...).
+
+    Example:
+      >>> model = M1M2(m1, m2)
+      >>> model.save("m1m2.keras")
+      >>> keras.models.load_model("m1m2.keras").classify(images)   # [N, num_classes]
     """
 
-    def __init__(self, m1, m2):
+    def __init__(self, m1, m2, **kwargs):
+        super().__init__(**kwargs)
         if m2.image_shape is not None and tuple(m2.image_shape) != (1, 1, m1.latent_dim):
             raise ValueError(f"m2 must be built for M1's features, image_shape (1, 1, "
                              f"{m1.latent_dim}); got {m2.image_shape}")
-        self.m1, self.m2 = m1, m2
+        self.m1 = m1
+        self.m2 = m2
+        # No weights of its own: built once both stages are (they build from their configs).
+        self.built = bool(m1.built and m2.built)
+
+    def _squashed(self):
+        return not getattr(self.m2, "feature_inputs", False)
+
+    def _features_of(self, x):
+        """f(x) [B, 1, 1, D] and q(z1|x) for a batch x on M1's support."""
+        q = self.m1.encode(x)
+        mean = _to_unit_interval(q.mean()) if self._squashed() else q.mean()
+        return mean[:, None, None, :], q
 
     def features(self, images, batch_size=1000, stddev=False):
         """M1's posterior means of ``images`` (any M1 input format), [N, 1, 1, D] numpy.
@@ -96,18 +101,17 @@ class M1M2:
         With ``stddev=True`` (unbounded features only), also the posterior standard
         deviations: ``(means, stddevs)``, for sampling z1 ~ q(z1|x) while M2 trains.
         """
-        squash = not getattr(self.m2, "feature_inputs", False)
-        if stddev and squash:
+        if stddev and self._squashed():
             raise ValueError("sampled M1 features need an M2 with feature_inputs=True")
         means, stddevs = [], []
         for start in range(0, len(images), batch_size):
             x, _ = self.m1.preprocess(images[start:start + batch_size])
-            q = self.m1.encode(x)
-            means.append((_to_unit_interval(q.mean()) if squash else q.mean()).numpy())
+            mean, q = self._features_of(x)
+            means.append(mean.numpy())
             if stddev:
-                stddevs.append(q.stddev().numpy())
-        means = np.concatenate(means)[:, None, None, :]
-        return (means, np.concatenate(stddevs)[:, None, None, :]) if stddev else means
+                stddevs.append(q.stddev().numpy()[:, None, None, :])
+        means = np.concatenate(means)
+        return (means, np.concatenate(stddevs)) if stddev else means
 
     def preprocess(self, batch, training=False):
         """M1's input handling: a batch -> (images on M1's support, labels or None).
@@ -118,21 +122,26 @@ class M1M2:
         return self.m1.preprocess(batch, training=training)
 
     def classify(self, images):
-        """q(y | z1(x)): class probabilities [N, num_classes]."""
+        """q(y | f(x)): class probabilities [N, num_classes] (a tensor)."""
         images = images if not tf.is_tensor(images) else images.numpy()
         return self.m2.classify(self.features(images))  # (binarizing twice changes nothing)
 
-    def save(self, directory):
-        os.makedirs(directory, exist_ok=True)
-        self.m1.save(os.path.join(directory, "m1.keras"))
-        self.m2.save(os.path.join(directory, "m2.keras"))
-        with open(os.path.join(directory, "m1_m2.json"), "w") as f:
-            json.dump({"format": "vaezoo.M1M2", "version": 1}, f)
+    def call(self, inputs, training=False):
+        """q(y | f(x)) for a batch in any M1 input format: [B, num_classes]."""
+        x, _ = self.m1.preprocess(inputs)
+        return self.m2.classify(self._features_of(x)[0])
+
+    def get_config(self):
+        return {"name": self.name, "trainable": self.trainable,
+                "m1": keras.saving.serialize_keras_object(self.m1),
+                "m2": keras.saving.serialize_keras_object(self.m2)}
 
     @classmethod
-    def load(cls, directory):
-        return cls(keras.models.load_model(os.path.join(directory, "m1.keras")),
-                   keras.models.load_model(os.path.join(directory, "m2.keras")))
+    def from_config(cls, config):
+        config = dict(config)
+        m1 = keras.saving.deserialize_keras_object(config.pop("m1"))
+        m2 = keras.saving.deserialize_keras_object(config.pop("m2"))
+        return cls(m1, m2, **config)
 
 
 def train_m1(images, *, epochs=10, batch_size=128, learning_rate=1e-3, seed=0, verbose=0,
@@ -169,9 +178,8 @@ def train_m1_m2(images, labels, *, m1=None, m1_epochs=10, m2_epochs=30, m1_kwarg
         ``feature_inputs=True``, Gaussian likelihood with a learned scale per feature
         (initially 1), hidden (500,), classifier 500-500 with dropout 0.5, z2 of size
         10, alpha 100). A small z2 leaves the class to y, and a large alpha keeps
-        q(y|z1) on the few labels; ``benchmarks/semi_supervised.py`` trains one M2 per
-        alpha in {50, 100, 200} and keeps the best on a validation split.
-      batch_size, labeled_per_batch: batch composition (see ``mixed_batches``).
+        q(y|z1) on the few labels.
+      batch_size, labeled_per_batch: batch composition (``vaezoo.data.mixed_batches``).
       learning_rate: Adam learning rate of both stages.
       validation: optional labeled (images, labels) for early stopping of M2 on
         validation accuracy (best weights restored).
@@ -184,10 +192,17 @@ def train_m1_m2(images, labels, *, m1=None, m1_epochs=10, m2_epochs=30, m1_kwarg
       verbose: Keras verbosity.
 
     Returns:
-      an ``M1M2`` with ``classify(images)``.
+      an ``M1M2`` (a Keras model) with ``classify(images)``.
+
+    Example:
+      >>> model = train_m1_m2(x, partial_labels, m1_epochs=30, validation=(xv, yv))
+      >>> model.save("m1m2.keras")
     """
     if m1_features not in ("mean", "sample"):  # before any training
         raise ValueError(f"m1_features must be 'mean' or 'sample'; got {m1_features!r}")
+    labels = np.asarray(labels).astype(np.int64).reshape(-1)
+    if len(labels) != len(images):
+        raise ValueError(f"got {len(images)} images but {len(labels)} labels")
     keras.utils.set_random_seed(seed)
     if m1 is None:
         m1 = train_m1(images, epochs=m1_epochs, batch_size=batch_size,
@@ -201,8 +216,12 @@ def train_m1_m2(images, labels, *, m1=None, m1_epochs=10, m2_epochs=30, m1_kwarg
         **(m2_kwargs or {})}))
     if m1_features == "sample":
         mean, std = recipe.features(images, stddev=True)
-        batches = mixed_batches(np.concatenate([mean, std], -1), labels, batch_size,
-                                labeled_per_batch, seed)
+        features = np.concatenate([mean, std], -1)   # both travel through the batching
+    else:
+        features = recipe.features(images)
+    batches = data.mixed_batches(tf.data.Dataset.from_tensor_slices((features, labels)),
+                                 batch_size, labeled_per_batch, seed=seed)
+    if m1_features == "sample":
         dim = mean.shape[-1]
         draws = tf.random.Generator.from_seed(seed)
 
@@ -210,9 +229,7 @@ def train_m1_m2(images, labels, *, m1=None, m1_epochs=10, m2_epochs=30, m1_kwarg
             return x[..., :dim] + x[..., dim:] * draws.normal(tf.shape(x[..., :dim])), y
 
         batches = batches.map(sample)
-    else:
-        batches = mixed_batches(recipe.features(images), labels, batch_size,
-                                labeled_per_batch, seed)
+    batches = batches.prefetch(tf.data.AUTOTUNE)
     recipe.m2.compile(optimizer=keras.optimizers.Adam(learning_rate))
     callbacks, val = [], None
     if validation is not None:
