@@ -23,8 +23,8 @@ round), so the load of a shared machine hits all rows alike; a row's speed is
 its median over the rounds, and a ratio is reported as the ratio of medians,
 the ratio of the best rounds (the least disturbed by other load) and the median
 of the per-round ratios (rows timed back to back).
-Nothing here is asserted: ``tests/test_throughput_benchmark.py`` checks the
-report's structure on a ``--quick`` run.
+Nothing here is asserted: ``tests/test_throughput_benchmark.py`` runs it
+``--quick --synthetic`` and checks the report's structure.
 
 Results go to ``benchmarks/results/throughput.json`` and ``.md``::
 
@@ -33,21 +33,13 @@ Results go to ``benchmarks/results/throughput.json`` and ``.md``::
 """
 
 import argparse
-import json
-import os
-import platform
 import statistics
-import sys
 import time
+from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import common  # first: the environment TensorFlow starts in
+import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-
-import numpy as np  # noqa: E402
-
-RESULTS = os.path.join(HERE, "results", "throughput")
 BATCH_SIZE = 128
 IMAGE_SHAPE = (28, 28, 1)
 
@@ -70,23 +62,6 @@ RATIOS = [
     *[(f"{name.removeprefix('vaezoo ').removesuffix(', NumPy')} / reference", name,
        REFERENCE_NUMPY) for name in OPT_INS],
 ]
-
-
-def cpu_report():
-    """The CPU's model name, the flags that decide its matrix-product kernels, its cores."""
-    model = platform.processor() or "unknown"
-    flags = []
-    try:
-        with open("/proc/cpuinfo") as f:
-            text = f.read()
-        names = [line.split(":", 1)[1].strip() for line in text.splitlines()
-                 if line.startswith("model name")]
-        model = names[0] if names else model
-        words = set(text.split())
-        flags = sorted(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in words)
-    except OSError:
-        pass
-    return {"model": model, "flags": flags, "cores": os.cpu_count()}
 
 
 # ----------------------------------------------------------------------------- models
@@ -121,7 +96,8 @@ def tfdata_feed(x, y):
 
 
 def fits(x, y):
-    """Row name -> a function that runs one epoch of ``fit`` on ``x`` (one timed round)."""
+    """Row name -> a function that runs one epoch of ``fit`` on ``x`` (one timed round),
+    and row name -> the model it trains."""
     feed = tfdata_feed(x, y)
     images_only = feed.map(lambda d: d["image"])
     ref, defaults = build_reference(), build_vaezoo()
@@ -131,10 +107,19 @@ def fits(x, y):
         REFERENCE_TFDATA: lambda: ref.fit(images_only, verbose=0),
         DEFAULTS_TFDATA: lambda: defaults.fit(feed, verbose=0),
     }
+    models = {REFERENCE_NUMPY: ref, DEFAULTS_NUMPY: defaults, REFERENCE_TFDATA: ref,
+              DEFAULTS_TFDATA: defaults}
     for name, kwargs in OPT_INS.items():
-        model = build_vaezoo(**kwargs)
+        model = models[name] = build_vaezoo(**kwargs)
         rows[name] = lambda m=model: m.fit(x, batch_size=BATCH_SIZE, verbose=0)
-    return rows
+    return rows, models
+
+
+def settings(model):
+    """What a row's model trains with: its optimizer class, dtype policy and pipeline flag."""
+    return {"model": type(model).__name__, "optimizer": type(model.optimizer).__name__,
+            "dtype_policy": model.dtype_policy.name,
+            "gather_arrays_in_step": bool(getattr(model, "gather_arrays_in_step", False))}
 
 
 # ----------------------------------------------------------------------------- timing
@@ -175,47 +160,34 @@ def load_data(steps, synthetic):
 
 
 def run(args):
-    import keras
-    import tensorflow as tf
-
     x, y = load_data(args.steps, args.synthetic)
-    rows = fits(x, y)
+    rows, models = fits(x, y)
     for fn in rows.values():  # warm-up: tracing, first epoch
         fn()
     print(f"{len(rows)} rows x {args.rounds} rounds x {args.steps} steps of {BATCH_SIZE}",
           flush=True)
     rates = interleaved(rows, args.rounds, len(x))
-    try:
-        load = os.getloadavg()[0]
-    except OSError:
-        load = None
     return {
-        "command": "python benchmarks/throughput.py " + " ".join(args.argv),
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "cpu": cpu_report(),
-        "load_average_1min_at_end": load,
-        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
-                     "python": platform.python_version()},
+        **common.provenance(args.argv),   # the load average is the one at the end
         "data": "synthetic binary images" if args.synthetic else
                 "Fashion-MNIST train, statically binarized (seed 0)",
         "batch_size": BATCH_SIZE, "steps_per_round": args.steps, "rounds": args.rounds,
         "images_per_s": {name: {"median": statistics.median(r), "best": max(r),
                                 "rounds": [round(v, 1) for v in r]}
                          for name, r in rates.items()},
+        "settings": {name: settings(model) for name, model in models.items()},
         "ratios": ratios(rates),
     }
 
 
 # ----------------------------------------------------------------------------- report
-def write_markdown(path, res):
-    cpu = res["cpu"]
+def markdown(res):
     lines = [
         "# Training throughput: vaezoo's MLP VAE against the hand-written Keras VAE",
         "",
         f"Command: `{res['command']}` ({res['date']}).",
-        f"CPU: {cpu['model']}, {cpu['cores']} cores, flags "
-        f"{' '.join(cpu['flags']) or 'none of avx2/avx512f/avx512_bf16/amx_bf16'}; "
-        f"TensorFlow {res['versions']['tensorflow']}, Keras {res['versions']['keras']}. "
+        f"CPU: {common.describe_cpu(res['cpu'])} (load average {res['load_average_1min']} "
+        f"at the end); TensorFlow {res['versions']['tensorflow']}, Keras {res['versions']['keras']}. "
         f"Data: {res['data']}, batch {res['batch_size']}, {res['steps_per_round']} steps "
         f"per round, {res['rounds']} interleaved rounds.",
         "",
@@ -234,8 +206,7 @@ def write_markdown(path, res):
     lines += ["", "The defaults give Keras' float32 numbers; gather_arrays_in_step and "
               "fused_adam give them too (tests/test_pipeline.py, tests/test_optimizers.py); "
               "mixed_bfloat16 computes in another precision."]
-    with open(path, "w") as f:
-        f.write("\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
 
 
 def parse_args(argv=None):
@@ -245,9 +216,9 @@ def parse_args(argv=None):
     p.add_argument("--synthetic", action="store_true",
                    help="random binary images instead of Fashion-MNIST (for tests)")
     p.add_argument("--quick", action="store_true", help="a smoke run: 2 rounds x 8 steps")
-    p.add_argument("--out", default=RESULTS, help="path without extension for .json and .md")
+    common.add_output_dir(p)
     args = p.parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)
+    args.argv = argv
     if args.quick:
         args.steps, args.rounds = min(args.steps, 8), min(args.rounds, 2)
     return args
@@ -256,11 +227,9 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     res = run(args)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out + ".json", "w") as f:
-        json.dump(res, f, indent=1)
-    write_markdown(args.out + ".md", res)
-    print(open(args.out + ".md").read())
+    report = markdown(res)
+    common.write_results(Path(args.output_dir) / "throughput", res, report)
+    print(report)
     return res
 
 

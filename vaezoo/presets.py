@@ -51,13 +51,10 @@ class ChecksumError(ValueError):
     """A preset file does not match the sha256 recorded in its metadata."""
 
 
-def sha256(path, chunk_size=1 << 20):
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
+def sha256(path):
+    """Hex sha256 of a file (``hashlib.file_digest``: read in chunks)."""
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk_size), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def read_metadata(directory):
