@@ -35,20 +35,14 @@ binarized model, on the statically binarized test set (seed
 """
 
 import argparse
-import datetime
 import json
 import math
-import os
-import sys
 import time
 import warnings
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import numpy as np  # noqa: E402
-
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+import common  # first: the environment TensorFlow starts in
+import numpy as np
 
 DEFAULT_CONFIGS = ("mlp_vae_fashion_mnist", "iwae_vae_fashion_mnist", "vamp_vae_fashion_mnist",
                    "iwae_vamp_vae_fashion_mnist")
@@ -124,8 +118,9 @@ def parse_args(argv=None):
                    help="evaluate the model.weights.h5 of this `vaezoo train` run directory "
                         "(epochs and training time from its metrics.json) instead of training; "
                         "exactly one config")
-    p.add_argument("--output-dir", default=str(RESULTS_DIR))
+    common.add_output_dir(p)
     args = p.parse_args(argv)
+    args.argv = argv
     if args.run_dir is not None:
         run = Path(args.run_dir)
         if len(args.configs) != 1:
@@ -134,15 +129,16 @@ def parse_args(argv=None):
         if missing:
             p.error(f"--run-dir {run}: no {' or '.join(missing)} there; give the directory "
                     "of a finished `vaezoo train ... --out DIR` run")
+        trained = json.loads((run / "metrics.json").read_text())["epochs"]
+        if args.epochs is not None and args.epochs != trained:
+            p.error(f"--epochs {args.epochs} but the run in {run} trained {trained} epochs; "
+                    "drop --epochs")
     return args
 
 
-def _trained_by_run(run_dir, epochs_asked):
+def _trained_by_run(run_dir):
     """The training record of a finished `vaezoo train` run (see ``--run-dir``)."""
     metrics = json.loads((Path(run_dir) / "metrics.json").read_text())
-    if epochs_asked is not None and epochs_asked != metrics["epochs"]:
-        raise SystemExit(f"--epochs {epochs_asked} but the run in {run_dir} trained "
-                         f"{metrics['epochs']} epochs; drop --epochs")
     return {"epochs": metrics["epochs"], "train_seconds": round(metrics["train_time_s"], 1),
             "final_train_loss": float(metrics["history"]["loss"][-1]),
             # `vaezoo train` holds the last 10% of train out for validation (recorded).
@@ -188,7 +184,7 @@ def run_config(name, args):
         weights = Path(args.weights_dir) / f"{stem}.weights.h5"
         train_file = Path(args.weights_dir) / f"{stem}.train.json"
     if args.run_dir is not None:
-        trained = _trained_by_run(args.run_dir, args.epochs)
+        trained = _trained_by_run(args.run_dir)
         with warnings.catch_warnings():  # the run's optimizer state is not needed here
             warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
             model.load_weights(str(Path(args.run_dir) / "model.weights.h5"))
@@ -250,8 +246,7 @@ def run_config(name, args):
         "test_rate": float(el.get("rate", float("nan"))),
         "published_log_likelihood": published[0] if published else None,
         "published_source": published[1] if published else None,
-        "command": "python " + " ".join(sys.argv),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        **common.provenance(args.argv),
     }
     return result, ll["per_example"]
 
@@ -437,10 +432,9 @@ def main(argv=None):
         result, values = run_config(name, args)
         # Re-read before writing: several invocations may share the output directory.
         results, per_example = {}, {}
-        if json_path.exists():
-            for r in json.loads(json_path.read_text())["results"]:
-                r.setdefault("key", result_key(r["config"], r["epochs"], r["train_examples"]))
-                results[r["key"]] = r
+        for r in common.read_json(json_path, {"results": []})["results"]:
+            r.setdefault("key", result_key(r["config"], r["epochs"], r["train_examples"]))
+            results[r["key"]] = r
         if npz_path.exists():
             per_example = dict(np.load(npz_path))
         for r in results.values():   # entries written before results were keyed by budget
@@ -449,11 +443,11 @@ def main(argv=None):
         results[result["key"]] = result
         per_example[result["key"]] = values
         comparisons = paired(results, per_example)
-        json_path.write_text(json.dumps(
-            {"results": sorted(results.values(), key=lambda r: r["key"]),
-             "paired_comparisons": comparisons}, indent=2) + "\n")
         np.savez(npz_path, **per_example)
-        (out_dir / "likelihood.md").write_text(markdown(results, comparisons))
+        common.write_results(out_dir / "likelihood",
+                             {"results": sorted(results.values(), key=lambda r: r["key"]),
+                              "paired_comparisons": comparisons},
+                             markdown(results, comparisons))
         print(json.dumps({k: result[k] for k in (
             "config", "epochs", "train_seconds", "eval_seconds", "test_log_likelihood",
             "test_log_likelihood_stderr", "test_elbo")}), flush=True)

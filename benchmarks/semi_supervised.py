@@ -27,33 +27,32 @@ Protocol (Kingma, Rezende, Mohamed & Welling 2014, Table 1, on Fashion-MNIST her
   candidate's validation and test accuracy.
 * batches for M2 / M1+M2: 128 examples, 32 of them labeled (``vaezoo.data.mixed_batches``).
 
-Usage (the full sweep; the numbers in the README come from the command printed
+Usage (the full sweep; the numbers in docs/benchmarks.md come from the commands printed
 in the results file):
 
     nice -n 10 python benchmarks/semi_supervised.py --labels 100 600 1000 3000 --seeds 0 1 2
     python benchmarks/semi_supervised.py --dataset mnist        # tfds, if it can download
 
 Writes ``benchmarks/results/semi_supervised_<dataset>.json`` and ``.md``
-(merging with runs already there, keyed by method / labels / seed).
+(merging with runs already there, keyed by method / labels / seed; ``--tag`` and
+``--collect`` merge runs started in parallel into that one file).
 """
 
 import argparse
 import json
 import os
-import sys
 import time
+from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import common  # first: the environment TensorFlow starts in
+import keras
+import numpy as np
+import tensorflow as tf
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import vaezoo
+from vaezoo import data as data_lib
+from vaezoo.recipes.m1_m2 import train_m1, train_m1_m2
 
-import vaezoo  # noqa: E402
-from vaezoo import data as data_lib  # noqa: E402
-from vaezoo.recipes.m1_m2 import train_m1, train_m1_m2  # noqa: E402
-
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 HIDDEN = (500, 500)
 DROPOUT = 0.5
 PUBLISHED = {  # Kingma et al. 2014 Table 1, MNIST test error (%)
@@ -212,27 +211,31 @@ def _commands(rows):
     return "; ".join(dict.fromkeys(r["command"] for r in rows if r.get("command")))
 
 
+def write(stem, rows, dataset, meta=None):
+    """``stem.json`` (the runs and how they split the data) and ``stem.md`` (the table)."""
+    command = _commands(rows)
+    report = markdown(rows, dataset, command)
+    common.write_results(stem, {**(meta or {}), "dataset": dataset, "command": command,
+                                "runs": rows}, report)
+    return report
+
+
 def collect(stem, dataset, tags):
-    """Merges the runs of ``semi_supervised_<dataset><tag>.json`` files into ``stem``."""
+    """Merges the runs of ``semi_supervised_<dataset><tag>.json`` files (beside ``stem``)
+    into ``stem``."""
     rows, meta = [], {}
-    sources = [stem + ".json"] + [os.path.join(RESULTS, f"semi_supervised_{dataset}{t}.json")
-                                  for t in tags]
+    sources = [stem.with_name(stem.name + ".json")] + [
+        stem.with_name(f"semi_supervised_{dataset}{t}.json") for t in tags]
     for path in sources:
-        if not os.path.exists(path):
+        if not path.exists():
             continue
-        with open(path) as f:
-            found = json.load(f)
+        found = json.loads(path.read_text())
         meta.update({k: v for k, v in found.items() if k not in ("runs", "command")})
         for row in found["runs"]:
             row.setdefault("command", found["command"])
             rows = [r for r in rows if (r["method"], r["num_labels"], r["seed"])
                     != (row["method"], row["num_labels"], row["seed"])] + [row]
-    command = _commands(rows)
-    with open(stem + ".json", "w") as f:
-        json.dump({**meta, "dataset": dataset, "command": command, "runs": rows}, f, indent=1)
-    with open(stem + ".md", "w") as f:
-        f.write(markdown(rows, dataset, command))
-    print(markdown(rows, dataset, command))
+    print(write(stem, rows, dataset, meta))
 
 
 def main(argv=None):
@@ -245,7 +248,9 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--methods", nargs="+", default=["supervised-only", "M1+M2", "M2"],
                         choices=["supervised-only", "M1+M2", "M2"])
-    parser.add_argument("--val-size", type=int, default=1000)
+    parser.add_argument("--val-size", type=int, default=1000,
+                        help="the last N training images: the validation split of early "
+                             "stopping and of the choice of alpha (N > 0)")
     parser.add_argument("--m1-epochs", type=int, default=30)
     parser.add_argument("--m1-likelihood", default="gaussian_pixelwise",
                         choices=["bernoulli", "gaussian", "gaussian_pixelwise"],
@@ -275,10 +280,14 @@ def main(argv=None):
     parser.add_argument("--collect", nargs="+", default=None, metavar="TAG",
                         help="train nothing: merge the runs of the files with these tags (runs "
                              "started in parallel) into this run's results files")
+    common.add_output_dir(parser)
     args = parser.parse_args(argv)
-    command = "python benchmarks/semi_supervised.py " + " ".join(argv or sys.argv[1:])
+    if args.val_size <= 0:
+        parser.error(f"--val-size must be > 0: early stopping and the choice of alpha need a "
+                     f"validation split (choosing on the test set is not allowed); got "
+                     f"{args.val_size}")
 
-    stem = os.path.join(RESULTS, f"semi_supervised_{args.dataset}{args.tag}")
+    stem = Path(args.output_dir) / f"semi_supervised_{args.dataset}{args.tag}"
     if args.collect:
         collect(stem, args.dataset, args.collect)
         return
@@ -289,10 +298,8 @@ def main(argv=None):
     val = (x[-args.val_size:], y[-args.val_size:])
     test = (xt, yt)
 
-    rows = []
-    if os.path.exists(stem + ".json"):
-        with open(stem + ".json") as f:
-            rows = json.load(f)["runs"]
+    rows = common.read_json(stem.with_name(stem.name + ".json"), {"runs": []})["runs"]
+    provenance = common.provenance(argv)
     m1 = m1_seconds = None
     for n in args.labels:
         for seed in args.seeds:
@@ -312,8 +319,9 @@ def main(argv=None):
                 row = {"method": method, "num_labels": n, "seed": seed, "test_accuracy": acc,
                        "best_val_accuracy": float(max(curve)) if curve else None,
                        "epochs_run": len(curve), "seconds": round(time.time() - start, 1),
-                       "command": command,
-                       "config": {k: v for k, v in vars(args).items() if k != "cache"}}
+                       **provenance,
+                       "config": {k: v for k, v in vars(args).items()
+                                  if k not in ("cache", "output_dir")}}
                 if selection:
                     row.update(selection)
                 rows = [r for r in rows if (r["method"], r["num_labels"], r["seed"])
@@ -321,15 +329,11 @@ def main(argv=None):
                 print(json.dumps({k: row[k] for k in ("method", "num_labels", "seed",
                                                       "test_accuracy", "epochs_run", "seconds")}),
                       flush=True)
-                os.makedirs(RESULTS, exist_ok=True)
-                with open(stem + ".json", "w") as f:
-                    json.dump({"dataset": args.dataset, "command": _commands(rows),
-                               "split": f"train[:-{args.val_size}] pool, train[-{args.val_size}:] "
-                                        "validation, test for the test error",
-                               "m1_seconds": m1_seconds, "runs": rows}, f, indent=1)
-                with open(stem + ".md", "w") as f:
-                    f.write(markdown(rows, args.dataset, _commands(rows)))
-    print(markdown(rows, args.dataset, _commands(rows)))
+                report = write(stem, rows, args.dataset, {
+                    "split": f"train[:-{args.val_size}] pool, train[-{args.val_size}:] "
+                             "validation, test for the test error",
+                    "m1_seconds": m1_seconds})
+    print(report)
 
 
 if __name__ == "__main__":

@@ -116,10 +116,9 @@ def fits(x, y):
 
 
 def settings(model):
-    """What a row's model trains with: its optimizer class, dtype policy and pipeline flag."""
+    """What a row's model trains with: its class, optimizer class and dtype policy."""
     return {"model": type(model).__name__, "optimizer": type(model.optimizer).__name__,
-            "dtype_policy": model.dtype_policy.name,
-            "gather_arrays_in_step": bool(getattr(model, "gather_arrays_in_step", False))}
+            "dtype_policy": model.dtype_policy.name}
 
 
 # ----------------------------------------------------------------------------- timing

@@ -9,6 +9,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -28,6 +29,7 @@ class PPCA:
     """Linear-Gaussian VAE with the exact (or a perturbed) posterior."""
 
     is_conditional = False
+    dtype_policy = keras.DTypePolicy("float32")
 
     def __init__(self, image_shape=IMAGE_SHAPE, latent_dim=D, sigma=SIGMA, seed=0,
                  mean_shift=0.0, scale_factor=1.0, prior_kind="mvn_diag"):
@@ -64,15 +66,15 @@ class PPCA:
     def _post_loc(self, x):
         return tf.matmul(self._flat(x) - self._b, self._A, transpose_b=True) + self._shift
 
-    def encode(self, x):
+    def encode(self, x, y=None):
         return tfd.MultivariateNormalTriL(self._post_loc(x), self._post_tril)
 
-    def decode(self, z):
+    def decode(self, z, y=None):
         loc = tf.einsum("...d,pd->...p", z, self._W) + self._b
         loc = tf.reshape(loc, tf.concat([tf.shape(z)[:-1], self.image_shape], 0))
         return tfd.Independent(tfd.Normal(loc, self.sigma), 3)
 
-    def prior(self):
+    def prior(self, y=None):
         zeros = tf.zeros([self.latent_dim])
         if self.prior_kind == "independent":
             return tfd.Independent(tfd.Normal(zeros, 1.0), 1)
@@ -101,7 +103,7 @@ class DiagPPCA(PPCA):
         super().__init__(prior_kind="independent", **kwargs)
         self.num_dead = num_dead
 
-    def encode(self, x):
+    def encode(self, x, y=None):
         loc = self._post_loc(x)
         live = self.latent_dim - self.num_dead
         loc = tf.concat([loc[:, :live], tf.zeros_like(loc[:, live:])], axis=1)
@@ -326,7 +328,7 @@ def test_kl_per_dimension(data):
 
 def test_kl_per_dimension_monte_carlo_and_unsupported(data):
     class LaplacePrior(DiagPPCA):
-        def prior(self):
+        def prior(self, y=None):
             return tfd.Sample(tfd.Laplace(0.0, 1.0), self.latent_dim)
 
     model = LaplacePrior(num_dead=0)
@@ -359,14 +361,30 @@ def test_classification_accuracy():
         evaluation.classification_accuracy(Classifier(), (x, -np.ones(6, np.int64)))
 
 
+class CountingPPCA(PPCA):
+    """PPCA that counts its encoder's traces (Python runs only while a step traces)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.traces = 0
+
+    def encode(self, x, y=None):
+        self.traces += 1
+        return super().encode(x, y)
+
+
 def test_compiled_steps_are_reused_and_do_not_keep_the_model_alive(data):
     import gc
     import weakref
 
-    model = PPCA(seed=5)
+    model = CountingPPCA(seed=5)
     evaluation.log_likelihood(model, data[:20], 3, progress=False)
     evaluation.elbo(model, data[:20], progress=False)
-    assert len(evaluation._STEP_CACHE[model]) == 2
+    traced = model.traces
+    assert traced > 0
+    evaluation.log_likelihood(model, data[:20], 3, progress=False)
+    evaluation.elbo(model, data[:20], progress=False)
+    assert model.traces == traced  # the second evaluation reuses the traced steps
     ref = weakref.ref(model)
     del model
     gc.collect()
@@ -382,4 +400,29 @@ def test_xla_step_compiles_without_fallback(data):
         evaluation.log_likelihood(model, data[:30], 23, sample_batch=5, progress=False)
         evaluation.elbo(model, data[:30], progress=False)
         evaluation.active_units(model, data[:30])
-    assert all(step._plain is None for step in evaluation._STEP_CACHE[model].values())
+
+
+def test_an_error_in_the_model_is_raised_as_is(data):
+    """Only XLA's own compilation errors make a step fall back; others propagate."""
+    import warnings
+
+    class Broken(PPCA):
+        def decode(self, z, y=None):
+            raise KeyError("a bug in the decoder")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(KeyError, match="a bug in the decoder"):
+            evaluation.log_likelihood(Broken(), data[:10], 2, progress=False)
+
+
+def test_unconditional_models_get_no_labels(data):
+    """The labels a batch carries reach a conditional model only (y = None otherwise)."""
+    class Strict(PPCA):
+        def encode(self, x, y=None):
+            assert y is None
+            return super().encode(x)
+
+    labelled = {"image": data[:20], "label": np.zeros(20, np.int64)}
+    res = evaluation.log_likelihood(Strict(), labelled, 2, progress=False)
+    assert res["num_examples"] == 20

@@ -52,12 +52,9 @@ def test_bfloat16_decoder_stays_within_bfloat16_rounding_of_float32(trained):
     # seed, float32 encoder), so only log p(x|z) = sum_pixels log Bern(x; logit) moves,
     # through the logits. The decoder rounds its input, weights and output to bfloat16
     # in each of its 3 layers; how the rounding errors of a layer's sum add up depends
-    # on the CPU's bfloat16 arithmetic (measured on this model: the mean moved by
-    # 0.0003 nats with oneDNN's AVX512-BF16 kernels, by -0.08 nats = 0.03% with
-    # TensorFlow's portable kernels, TF_ENABLE_ONEDNN_OPTS=0, as an AVX2 CPU runs;
-    # one example by at most 0.2%). Either way the logits
-    # carry a relative error of a few unit roundoffs, and log p(x|z) moves by at most
-    # sum_pixels |x - sigmoid(logit)| |d logit| <= that relative error times the
+    # on the CPU's bfloat16 arithmetic (docs/benchmarks.md, "Precision is the user's",
+    # has the moves measured on this model). Either way the logits carry a relative
+    # error of a few unit roundoffs, and log p(x|z) moves by at most sum_pixels |x - sigmoid(logit)| |d logit| <= that relative error times the
     # magnitude of the sum. So: the mean moves by at most 2u (0.8%) of |log p(x)|, and
     # one example by at most 8u (3%) of its own, with u bfloat16's unit roundoff.
     u = BFLOAT16_UNIT_ROUNDOFF

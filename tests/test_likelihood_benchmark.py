@@ -1,9 +1,11 @@
-"""benchmarks/likelihood.py: evaluating a finished `vaezoo train` run (``--run-dir``), and the
-paired comparison of a dynamically trained model with a statically trained one (both are
-evaluated on the same statically binarized test images)."""
+"""``python benchmarks/likelihood.py``: evaluating a finished `vaezoo train` run
+(``--run-dir``), and the paired comparison of a dynamically trained model with a statically
+trained one (both are evaluated on the same statically binarized test images)."""
 
-import importlib.util
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +14,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _bench():
-    spec = importlib.util.spec_from_file_location("likelihood_benchmark",
-                                                  ROOT / "benchmarks" / "likelihood.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench
+def _likelihood(*args):
+    return subprocess.run([sys.executable, "benchmarks/likelihood.py", *map(str, args)],
+                          cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
 
 
 def _fake_run(directory, name, epochs, seed=0):
@@ -38,17 +38,16 @@ def _fake_run(directory, name, epochs, seed=0):
 
 
 def test_a_run_directory_is_evaluated_and_a_dynamic_model_is_compared_paired(tmp_path):
-    bench = _bench()
     best = _fake_run(tmp_path / "best", "best_likelihood_vae_fashion_mnist", 250, seed=1)
     assert best.binarization == "dynamic"
     _fake_run(tmp_path / "base", "mlp_vae_fashion_mnist", 10)
     out = tmp_path / "results"
-    common = ["--num-samples", "4", "--max-test-examples", "30", "--eval-batch-size", "30",
-              "--output-dir", str(out)]
-    bench.main(["--configs", "mlp_vae_fashion_mnist", "--run-dir", str(tmp_path / "base")]
-               + common)
-    bench.main(["--configs", "best_likelihood_vae_fashion_mnist",
-                "--run-dir", str(tmp_path / "best")] + common)
+    common = ["--num-samples", 4, "--max-test-examples", 30, "--eval-batch-size", 30,
+              "--output-dir", out]
+    for config, run in [("mlp_vae_fashion_mnist", "base"),
+                        ("best_likelihood_vae_fashion_mnist", "best")]:
+        done = _likelihood("--configs", config, "--run-dir", tmp_path / run, *common)
+        assert done.returncode == 0, done.stderr[-3000:]
 
     saved = json.loads((out / "likelihood.json").read_text())
     results = {r["key"]: r for r in saved["results"]}
@@ -56,6 +55,8 @@ def test_a_run_directory_is_evaluated_and_a_dynamic_model_is_compared_paired(tmp
     r = results["best_likelihood_vae_fashion_mnist@250ep"]
     assert (r["epochs"], r["train_seconds"], r["final_train_loss"]) == (250, 12.5, 550.0)
     assert r["test_binarization"] == "static" and r["num_test_examples"] == 30
+    assert r["command"].startswith("python benchmarks/likelihood.py --configs best_")
+    assert r["cpu"]["model"]
     # The run's weights were evaluated as they are (not retrained): same estimate here.
     from vaezoo import data, evaluation
 
@@ -75,14 +76,14 @@ def test_a_run_directory_is_evaluated_and_a_dynamic_model_is_compared_paired(tmp
     assert "dynamic (train); test static (seed 0)" in table
 
 
-def test_run_dir_errors_name_the_fix(tmp_path, capsys):
-    bench = _bench()
-    with pytest.raises(SystemExit):
-        bench.parse_args(["--configs", "a", "b", "--run-dir", str(tmp_path)])
-    assert "exactly one config" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        bench.parse_args(["--configs", "a", "--run-dir", str(tmp_path)])
-    assert "no model.weights.h5 or metrics.json there" in capsys.readouterr().err
-    _fake_run(tmp_path / "run", "mlp_vae_fashion_mnist", 10)
-    with pytest.raises(SystemExit, match="trained 10 epochs; drop --epochs"):
-        bench._trained_by_run(tmp_path / "run", 3)
+def test_run_dir_errors_name_the_fix(tmp_path):
+    done = _likelihood("--configs", "a", "b", "--run-dir", tmp_path)
+    assert done.returncode == 2 and "exactly one config" in done.stderr
+    done = _likelihood("--configs", "a", "--run-dir", tmp_path)
+    assert done.returncode == 2 and "no model.weights.h5 or metrics.json there" in done.stderr
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.weights.h5").write_bytes(b"")
+    (run / "metrics.json").write_text(json.dumps({"epochs": 10}))
+    done = _likelihood("--configs", "a", "--run-dir", run, "--epochs", 3)
+    assert done.returncode == 2 and "trained 10 epochs; drop --epochs" in done.stderr

@@ -1,69 +1,73 @@
-"""benchmarks/semi_supervised.py's table: errors per method and the paired gain of M1+M2."""
+"""``python benchmarks/semi_supervised.py`` on tiny IDX files: every method runs, M1+M2's
+alpha is chosen on validation, and the table reports errors and paired gains."""
 
-import importlib.util
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
-import pytest
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
-def _bench():
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "semi_supervised.py"
-    spec = importlib.util.spec_from_file_location("semi_supervised_benchmark", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench
+def _write_idx(path, array):
+    """An IDX file of unsigned bytes (the MNIST format: magic, dimensions, data)."""
+    header = bytes([0, 0, 8, array.ndim]) + np.array(array.shape, ">u4").tobytes()
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
 
 
-def test_table_reports_errors_and_paired_gains():
-    rows = [{"method": m, "num_labels": 100, "seed": s, "test_accuracy": a}
-            for m, s, a in [("supervised-only", 0, 0.70), ("supervised-only", 1, 0.72),
-                            ("M1+M2", 0, 0.69), ("M1+M2", 1, 0.76), ("M1+M2", 2, 0.71),
-                            ("M2", 0, 0.695)]]
-    table = _bench().markdown(rows, "fashion_mnist", "CMD")
-    # errors: supervised 30, 28 -> 29.0 +- 1.4 (sample sd); M1+M2 31, 24, 29 -> 28.0 +- 3.6
-    assert "| 100 | 29.0 ± 1.4 (n=2) | 30.5 ± 0.0 (n=1) | 28.0 ± 3.6 (n=3) |" in table
-    # paired only on the seeds both methods ran: -1.0 and +4.0 points, mean +1.5
-    assert "| 100 | -1.0 (seed 0), +4.0 (seed 1) | +1.5 |" in table
-    assert "Commands: `CMD`" in table
+def _tiny_mnist(directory, train=300, test=100):
+    """Random 28x28 images and labels in the four MNIST IDX files (VAEZOO_DATA_DIR)."""
+    rng = np.random.default_rng(0)
+    directory.mkdir()
+    for prefix, n in (("train", train), ("t10k", test)):
+        _write_idx(directory / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)))
+        _write_idx(directory / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 10)
+    return directory
 
 
-def test_alpha_is_chosen_on_validation_and_reported():
-    bench = _bench()
-    candidates = [{"alpha": 50.0, "best_val_accuracy": 0.70, "test_accuracy": 0.74},
-                  {"alpha": 100.0, "best_val_accuracy": 0.72, "test_accuracy": 0.71},
-                  {"alpha": 200.0, "best_val_accuracy": 0.72, "test_accuracy": 0.69}]
-    # the best validation accuracy wins (first on ties), whatever the test accuracy says
-    assert bench.select_on_validation(candidates)["alpha"] == 100.0
-    rows = [{"method": "M1+M2", "num_labels": 100, "seed": s, "test_accuracy": 0.7,
-             "selected_alpha": a, "candidates": candidates} for s, a in [(1, 50.0), (0, 100.0)]]
-    table = bench.markdown(rows, "fashion_mnist", "CMD")
-    assert "among 50, 100, 200" in table
-    assert "100 labels: 100 (seed 0), 50 (seed 1)." in table
+def _semi_supervised(tmp_path, *args):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
+           "VAEZOO_DATA_DIR": str(_tiny_mnist(tmp_path / "idx"))}
+    return subprocess.run(
+        [sys.executable, "benchmarks/semi_supervised.py", "--dataset", "mnist", "--source",
+         "idx", "--output-dir", str(tmp_path), "--cache", str(tmp_path / "cache"),
+         *map(str, args)], cwd=ROOT, capture_output=True, text=True, env=env)
 
 
-def test_choosing_without_validation_is_an_error():
-    with pytest.raises(ValueError, match="validation"):
-        _bench().select_on_validation([{"alpha": 50.0, "best_val_accuracy": None},
-                                       {"alpha": 100.0, "best_val_accuracy": 0.7}])
-
-
-def test_the_script_runs_mnist_through_tfds(tmp_path, monkeypatch):
-    """Plumbing on tfds' mock MNIST (random images and labels): every method runs, the
-    alpha grid is searched, and the results files are written (to a temporary folder)."""
-    tfds = pytest.importorskip("tensorflow_datasets")
-    bench = _bench()
-    monkeypatch.setattr(bench, "RESULTS", str(tmp_path))
-    with tfds.testing.mock_data(num_examples=300):
-        bench.main(["--dataset", "mnist", "--source", "tfds", "--labels", "20", "--seeds", "0", "--val-size", "50",
-                    "--m1-epochs", "1", "--m1m2-epochs", "1", "--m2-epochs", "1",
-                    "--sup-epochs", "2", "--m1m2-alpha", "50", "100",
-                    "--cache", str(tmp_path / "cache")])
-    runs = json.loads((tmp_path / "semi_supervised_mnist.json").read_text())["runs"]
+def test_every_method_runs_and_alpha_is_chosen_on_validation(tmp_path):
+    done = _semi_supervised(tmp_path, "--labels", 20, "--seeds", 0, "--val-size", 50,
+                            "--m1-epochs", 1, "--m1m2-epochs", 1, "--m2-epochs", 1,
+                            "--sup-epochs", 2, "--m1m2-alpha", 50, 100)
+    assert done.returncode == 0, done.stderr[-3000:]
+    saved = json.loads((tmp_path / "semi_supervised_mnist.json").read_text())
+    runs = saved["runs"]
     assert sorted(r["method"] for r in runs) == ["M1+M2", "M2", "supervised-only"]
+    assert all(0.0 <= r["test_accuracy"] <= 1.0 and r["num_labels"] == 20 for r in runs)
+    assert all(r["command"].startswith("python benchmarks/semi_supervised.py --dataset mnist")
+               and r["cpu"]["model"] for r in runs)
     m1m2 = next(r for r in runs if r["method"] == "M1+M2")
-    assert [c["alpha"] for c in m1m2["candidates"]] == [50.0, 100.0]
-    assert m1m2["selected_alpha"] in (50.0, 100.0)
-    assert all(0.0 <= r["test_accuracy"] <= 1.0 for r in runs)
-    assert "# Semi-supervised classification, mnist" in (
-        tmp_path / "semi_supervised_mnist.md").read_text()
+    candidates = m1m2["candidates"]
+    assert [c["alpha"] for c in candidates] == [50.0, 100.0]
+    # the best validation accuracy wins (the first on ties), whatever the test accuracy says
+    best = max(candidates, key=lambda c: c["best_val_accuracy"])
+    assert m1m2["selected_alpha"] == best["alpha"]
+    assert m1m2["test_accuracy"] == best["test_accuracy"]
+
+    table = (tmp_path / "semi_supervised_mnist.md").read_text()
+    assert table.startswith("# Semi-supervised classification, mnist")
+    error = {r["method"]: 100 * (1 - r["test_accuracy"]) for r in runs}
+    assert (f"| 20 | {error['supervised-only']:.1f} ± 0.0 (n=1) | {error['M2']:.1f} ± 0.0 "
+            f"(n=1) | {error['M1+M2']:.1f} ± 0.0 (n=1) |") in table
+    gain = 100 * (m1m2["test_accuracy"]
+                  - next(r for r in runs if r["method"] == "supervised-only")["test_accuracy"])
+    assert f"| 20 | {gain:+.1f} (seed 0) | {gain:+.1f} |" in table
+    assert "among 50, 100" in table and f"20 labels: {m1m2['selected_alpha']:g} (seed 0)." in table
+    assert f"Commands: `{runs[0]['command']}`" in table
+
+
+def test_choosing_without_validation_is_an_error(tmp_path):
+    done = _semi_supervised(tmp_path, "--val-size", 0)
+    assert done.returncode == 2 and "--val-size must be > 0" in done.stderr

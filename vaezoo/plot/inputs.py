@@ -2,16 +2,16 @@
 
 Every batch format the model takes (an array or tensor of images, a dict
 {"image", "label"}, an ``(images, labels)`` tuple, a ``tf.data.Dataset`` of
-those) is split by ``vaezoo.models.base.unpack_batch``, the one unpacker, and
+those) is split by ``vaezoo.batches.unpack_batch``, the one unpacker, and
 turned into the model's input by ``model.preprocess``. The label reaches the
 model the same way for every family: ``encode(x, y)``, ``decode(z, y)``,
-``prior(y)`` with ``y = None`` for an unconditional model.
+``prior(y)`` with ``y = None`` for an unconditional model. Over many batches,
+plots iterate ``vaezoo.evaluation.labelled_batches``, as the estimators do.
 """
 
 import numpy as np
-import tensorflow as tf
 
-from vaezoo.models.base import unpack_batch
+from vaezoo.batches import unpack_batch
 from vaezoo.validation import check_positive_int
 
 
@@ -56,34 +56,3 @@ def model_inputs(model, data, n=None):
             f"{{'image': images, 'label': labels}} or (images, labels)")
     return x, y
 
-
-def labelled_batches(model, data, max_examples=None, batch_size=500):
-    """Yields (x, labels or None, condition y or None) over ``data``, ``max_examples`` at most.
-
-    ``data`` is a batch in any format or a ``tf.data.Dataset`` of single images
-    or of batches; x and labels come from ``model.preprocess``, y is the labels
-    for a conditional model and None otherwise.
-    """
-    if isinstance(data, tf.data.Dataset):
-        shape = unpack_batch(data.element_spec)[0].shape
-        if shape.rank is not None and shape.rank <= 3 and not (
-                shape.rank == 3 and model.image_shape is not None
-                and shape[-1] != model.image_shape[-1]):
-            data = data.batch(batch_size)  # a dataset of single images
-        batches = (unpack_batch(batch) for batch in data)
-    else:
-        images, labels = unpack_batch(data)
-        total = len(images) if max_examples is None else min(len(images), int(max_examples))
-        batches = ((images[start:start + batch_size],
-                    None if labels is None else labels[start:start + batch_size])
-                   for start in range(0, total, batch_size))
-    seen = 0
-    for images, labels in batches:
-        if max_examples is not None:
-            if seen >= max_examples:
-                return
-            keep = max_examples - seen
-            images, labels = images[:keep], (None if labels is None else labels[:keep])
-        x, labels = model.preprocess(_batch(images, labels), training=False)
-        seen += int(x.shape[0])
-        yield x, labels, (labels if model.is_conditional else None)

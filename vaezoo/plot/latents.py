@@ -8,10 +8,10 @@ traversals ordered by each unit's KL, and a scatter of the posterior means
 import matplotlib
 import numpy as np
 
-from vaezoo.evaluation import kl_per_dimension
+from vaezoo.evaluation import kl_per_dimension, labelled_batches
 from vaezoo.plot.grid import (DEFAULT_CELL, DEFAULT_DPI, check_image_path, image_grid,
                               model_name, new_figure, save)
-from vaezoo.plot.inputs import examples, labelled_batches, model_inputs
+from vaezoo.plot.inputs import examples, model_inputs
 from vaezoo.plot.marginals import prior_marginals, tf_seed
 from vaezoo.validation import check_positive_int
 
