@@ -60,7 +60,17 @@ def __dir__():
 _REGISTERING = ("vaezoo.models", "vaezoo.recipes")
 
 
+def _initializing(name):
+    spec = getattr(sys.modules.get(name), "__spec__", None)
+    return bool(getattr(spec, "_initializing", False))
+
+
 def _register_with_keras():
+    # Keras loaded by a vaezoo module that is still being imported (``import
+    # vaezoo.models`` first): importing the registering modules now would run into
+    # that half-made module; it registers its own classes as its import ends.
+    if any(_initializing(name) for name in list(sys.modules) if name.startswith("vaezoo.")):
+        return
     try:
         for module in _REGISTERING:
             importlib.import_module(module)
