@@ -20,12 +20,10 @@ Run alone to train it and print its test ELBO::
 """
 
 import argparse
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import keras  # noqa: E402
-from keras import layers, ops  # noqa: E402
+import common  # noqa: F401  (first: the environment TensorFlow starts in)
+import keras
+from keras import layers, ops
 
 
 class Sampling(layers.Layer):

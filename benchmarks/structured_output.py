@@ -33,26 +33,23 @@ exactly -log p(x_miss | y) for the baseline.
 Usage:
     nice -n 10 python benchmarks/structured_output.py --epochs 10
 
-Writes ``benchmarks/results/structured_output.json`` and ``.md``.
+Writes ``benchmarks/results/structured_output.json`` and ``.md`` (merging the runs
+by number of given quadrants).
 """
 
 import argparse
 import json
 import math
-import os
-import sys
 import time
+from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import common  # first: the environment TensorFlow starts in
+import keras
+import numpy as np
+import tensorflow as tf
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-import vaezoo  # noqa: E402
-from vaezoo import data as data_lib  # noqa: E402
-
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+import vaezoo
+from vaezoo import data as data_lib
 HIDDEN = (500, 500)
 GIVEN = {1: ("TL",), 2: ("TL", "TR"), 3: ("TL", "TR", "BL")}
 PYRO_MNIST = {"cvae": {1: 71.8, 2: 51.0, 3: 24.2}, "baseline": {1: 100.4, 2: 61.9, 3: 25.4}}
@@ -139,19 +136,16 @@ def main(argv=None):
     parser.add_argument("--num-samples", type=int, default=100)
     parser.add_argument("--test-examples", type=int, default=10000)
     parser.add_argument("--train-examples", type=int, default=60000)
-    parser.add_argument("--out", default="structured_output", help="results file stem")
     parser.add_argument("--seed", type=int, default=0)
+    common.add_output_dir(parser)
     args = parser.parse_args(argv)
-    command = "python benchmarks/structured_output.py " + " ".join(argv or sys.argv[1:])
+    provenance = common.provenance(argv)
 
     train_images, _ = data_lib.load_arrays(args.dataset, "train", binarization="static")
     test_images, _ = data_lib.load_arrays(args.dataset, "test", binarization="static")
     train_images, test_images = train_images[:args.train_examples], test_images[:args.test_examples]
-    path = os.path.join(RESULTS, args.out + ".json")
-    result = {"runs": {}}
-    if os.path.exists(path):
-        with open(path) as f:
-            result = json.load(f)
+    stem = Path(args.output_dir) / "structured_output"
+    result = common.read_json(stem.with_name(stem.name + ".json"), {"runs": {}})
     for k in args.given:
         mask = given_mask(k)
         x, y = split(train_images, mask)
@@ -175,18 +169,15 @@ def main(argv=None):
                "cvae_params": int(cvae.count_params()), "baseline_params": int(net.count_params()),
                "num_importance_samples": args.num_samples, "test_examples": len(xt),
                "train_examples": len(x),
-               "command": command}
+               **provenance}
         print(json.dumps({str(k): run}), flush=True)
         result["runs"][str(k)] = run
         result.update(dataset=args.dataset, binarization="static (seed 0)",
                       train_split="train", test_split="test")
-        os.makedirs(RESULTS, exist_ok=True)
-        with open(path, "w") as f:
-            json.dump(result, f, indent=1)
-        write_markdown(result, path[:-len(".json")] + ".md")
+        common.write_results(stem, result, markdown(result))
 
 
-def write_markdown(result, path):
+def markdown(result):
     lines = ["# Structured output prediction, Fashion-MNIST (negative conditional "
              "log-likelihood of the missing quadrants, nats, lower is better)", "",
              "| given quadrants | CVAE | baseline | Pyro MNIST CVAE | Pyro MNIST baseline | "
@@ -201,8 +192,7 @@ def write_markdown(result, path):
             f"{r['test_examples']} |")
     lines += ["", "± is the standard error over test examples. Commands: "
               + "; ".join(sorted({f"`{r['command']}`" for r in result["runs"].values()}))]
-    with open(path, "w") as f:
-        f.write("\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

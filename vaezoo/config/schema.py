@@ -121,12 +121,20 @@ def _unknown_key(source, table, key, valid):
 
 
 def model_classes():
-    """``{name: class}`` of the vaezoo model families (``vaezoo.models.__all__``)."""
-    # why: the models sit above the configs (VAE.from_preset -> presets -> config).
-    from vaezoo import models
-    return {name: getattr(models, name) for name in models.__all__
-            if inspect.isclass(getattr(models, name))
-            and issubclass(getattr(models, name), models.VAE)}
+    """``{name: class}`` of the vaezoo model families, read from Keras' registry.
+
+    Every family is registered with Keras (``package="vaezoo"``) when
+    ``vaezoo.models`` is imported, which ``import vaezoo`` arranges as soon as
+    Keras is imported; so configs find the families without importing the
+    models, which sit above them (``VAE.from_preset`` -> presets -> config).
+    A family is a registered ``keras.Model`` with ``encode``, ``decode`` and
+    ``prior`` (the recipes, such as ``M1M2``, are not configurable families).
+    """
+    import keras  # why: `vaezoo list` reads configs without importing TensorFlow
+    prefix = "vaezoo>"
+    return {key[len(prefix):]: cls for key, cls in keras.saving.get_custom_objects().items()
+            if key.startswith(prefix) and inspect.isclass(cls) and issubclass(cls, keras.Model)
+            and all(hasattr(cls, name) for name in ("encode", "decode", "prior"))}
 
 
 def model_class(name, source="<config>"):
