@@ -2,13 +2,17 @@
 #   make demo   - train the default zoo model on Fashion-MNIST, evaluate it on a subset,
 #                 write metrics and pictures (about 5 minutes on 2 cores)
 #   make test   - run the test suite
+#   make bench  - rerun every benchmark of docs/benchmarks.md into benchmarks/results/
+#                 (hours on 2 cores; one of them: make bench-throughput, bench-likelihood, ...)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 DATA_DIR ?= /usr/share/datasets/fashion-mnist
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup data demo test test-slow bench clean
+BENCHMARKS := bench-throughput bench-likelihood bench-structured-output \
+              bench-conditional-generation bench-semi-supervised
+.PHONY: setup data demo test test-slow bench $(BENCHMARKS) zoo-table clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,9 +45,30 @@ test: setup
 test-slow: setup
 	$(PY) -m pytest -q -m slow
 
-bench: setup
-	$(PY) benchmarks/throughput.py
-	$(PY) benchmarks/likelihood.py
+# The commands of docs/benchmarks.md; each merges its runs into benchmarks/results/NAME.{json,md}.
+bench: $(BENCHMARKS)
+
+bench-throughput: setup
+	$(PY) benchmarks/throughput.py --rounds 11
+
+bench-likelihood: setup
+	$(PY) benchmarks/likelihood.py --configs mlp_vae_fashion_mnist iwae_vae_fashion_mnist \
+	  vamp100_vae_fashion_mnist --epochs 10 --num-samples 5000
+
+bench-structured-output: setup
+	$(PY) benchmarks/structured_output.py --epochs 10 --test-examples 2000 --num-samples 100
+
+bench-conditional-generation: setup
+	for seed in 0 1 2; do $(PY) benchmarks/conditional_generation.py \
+	  --load conditional_vae_fashion_mnist --classifier-epochs 5 --seed $$seed || exit 1; done
+
+bench-semi-supervised: setup
+	$(PY) benchmarks/semi_supervised.py --labels 100 600 1000 3000 --seeds 0 1 2 --m2-epochs 3
+
+# The README's zoo table, from the pretrained entries' model cards (tools/zoo_table.py --check
+# only says whether it is up to date).
+zoo-table: setup
+	$(PY) tools/zoo_table.py
 
 clean:
 	rm -rf $(VENV) runs

@@ -143,7 +143,7 @@ def test_manifold_of_a_wider_latent_says_what_to_do(tmp_path, capsys):
 def test_sample_in_a_fresh_process(run_dir, tmp_path):
     """Exit 0 and a PNG from ``python -m vaezoo.cli``; prints (never asserts) the time.
 
-    ``benchmarks/gallery.py`` reports the same timing for the pretrained entries.
+    ``tools/gallery.py`` reports the same timing for the pretrained entries.
     """
     out = tmp_path / "fresh.png"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}

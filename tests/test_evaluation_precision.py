@@ -8,7 +8,7 @@ import pytest
 
 import vaezoo
 from vaezoo import evaluation
-from vaezoo.models.base import trunk_layers
+from vaezoo.models.precision import trunk_layers
 
 #: bfloat16's unit roundoff: 8 significant bits, so rounding to nearest moves a value
 #: by at most 2^-8 of itself.

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 import vaezoo
-from vaezoo import evaluation, validation
+from vaezoo import evaluation, saving, validation
 
 SHAPE = (6, 6, 1)
 
@@ -210,8 +210,8 @@ def test_damaged_keras_file(tmp_path):
     cut = tmp_path / "cut.keras"
     cut.write_bytes(data[: len(data) // 3])
     with pytest.raises(ValueError, match="truncated or corrupted"):
-        validation.load_model(cut)
-    loaded = validation.load_model(path)                   # safe mode, same class
+        saving.load_model(cut)
+    loaded = saving.load_model(path)                   # safe mode, same class
     assert type(loaded) is vaezoo.MLPVAE
 
 

@@ -357,15 +357,6 @@ def test_load_in_a_fresh_process(name):
 
 
 # ---------------------------------------------------------------------- the README table
-def _zoo_table():
-    import importlib.util
-    path = config.ZOO_CONFIG_DIR.parent / "benchmarks" / "zoo_table.py"
-    spec = importlib.util.spec_from_file_location("zoo_table", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_zoo_table_renders_the_cards(tiny_entry, monkeypatch):
     directory, _ = tiny_entry
     card = json.loads((directory / "metadata.json").read_text())
@@ -375,7 +366,8 @@ def test_zoo_table_renders_the_cards(tiny_entry, monkeypatch):
                 binarization_seed=0, epochs=10, training_time_seconds=300.0)
     (directory / "metadata.json").write_text(json.dumps(card))
     monkeypatch.setattr(config_files, "PRETRAINED_DIR", directory.parent)
-    table_module = _zoo_table()
+    from tools import zoo_table as table_module
+
     table = table_module.render(vaezoo.list_models(), root=directory.parent)
     row = [line for line in table.splitlines() if "`tiny_vae_fashion_mnist`" in line][0]
     assert "-241.23 ± 0.57" in row and "| 1000 |" in row and "-245.00" in row
@@ -391,7 +383,29 @@ def test_readme_lists_every_pretrained_entry():
     readme = (config.ZOO_CONFIG_DIR.parent / "README.md").read_text()
     table = readme.split("<!-- zoo-table -->")[-1].split("<!-- /zoo-table -->")[0]
     for name in PRETRAINED:
-        assert f"`{name}`" in table, f"{name} missing: run python benchmarks/zoo_table.py"
+        assert f"`{name}`" in table, f"{name} missing: run python tools/zoo_table.py"
+
+
+def test_zoo_table_check_finds_a_stale_table_between_the_markers(tmp_path):
+    """`python tools/zoo_table.py --check` fails on a stale table, rewriting it fixes it, and
+    the text around the markers is kept."""
+    readme = tmp_path / "README.md"
+    readme.write_text("# vaezoo\n\n## Model zoo\n\n<!-- zoo-table -->\nstale\n"
+                      "<!-- /zoo-table -->\n\n## CLI\n\nafter\n")
+    root = config.ZOO_CONFIG_DIR.parent
+
+    def zoo_table(*args):
+        return subprocess.run([sys.executable, "tools/zoo_table.py", "--readme", str(readme),
+                               *args], cwd=root, capture_output=True, text=True)
+
+    stale = zoo_table("--check")
+    assert stale.returncode == 1 and "out of date; run python tools/zoo_table.py" in stale.stdout
+    assert zoo_table().returncode == 0
+    text = readme.read_text()
+    assert "stale" not in text and text.endswith("<!-- /zoo-table -->\n\n## CLI\n\nafter\n")
+    assert all(f"`{name}`" in text for name in PRETRAINED)
+    fresh = zoo_table("--check")
+    assert fresh.returncode == 0 and "up to date" in fresh.stdout
 
 
 def test_list_models_does_not_import_tensorflow():

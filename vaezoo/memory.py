@@ -2,8 +2,8 @@
 
 TensorFlow's CPU allocator puts every tensor on a ``TENSOR_ALIGNMENT``-byte
 boundary; a C-contiguous array that starts on one can become a tensor in
-place (through DLPack, ``vaezoo.pipeline``). A leaf module: NumPy only, so the
-model's input pipeline and the data loaders can both use it.
+place (through DLPack, ``tf.experimental.dlpack.from_dlpack``). A leaf module:
+NumPy only, so the data loaders can use it without TensorFlow.
 
 Example:
   >>> from vaezoo.memory import aligned, is_aligned
@@ -37,12 +37,10 @@ def aligned(a, dtype=None):
     """``a`` (as ``dtype``) in memory TensorFlow can use without a copy: ``a`` itself
     when it already is, else an aligned C-contiguous copy.
 
-    ``VAE.fit`` reads such NumPy arrays in place (``vaezoo.pipeline``); any other
-    array is copied once per ``fit`` call, as Keras copies every array. Arrays
-    from ``vaezoo.data.load_arrays`` are aligned already.
+    Arrays from ``vaezoo.data.load_arrays`` are aligned already.
 
     Example:
-      >>> x = aligned(my_images, "float32")   # once; then fit(x, ...) reads it in place
+      >>> x = aligned(my_images, "float32")
     """
     a = np.asarray(a)
     dtype = a.dtype if dtype is None else np.dtype(dtype)

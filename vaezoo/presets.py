@@ -176,9 +176,9 @@ def _wrong_family(found, family, preset):
 
 
 def _load_weights(model, path):
-    from vaezoo import validation  # why: `vaezoo list` imports presets without TensorFlow
+    from vaezoo.models import weights  # why: `vaezoo list` imports presets without TensorFlow
     try:
-        validation.load_weights(model, path, lambda p: model.load_weights(str(p)))
+        weights.load_weights(model, path, lambda p: model.load_weights(str(p)))
     except (ValueError, FileNotFoundError):
         raise
     except Exception as e:  # h5py / Keras raise many types for bad files
@@ -232,8 +232,8 @@ def load(preset, family=None, compile=True):
 def load_keras_file(path, family=None, compile=True, preset=None):
     """A ``.keras`` file's model (Keras safe mode), compiled as it was saved, or with
     Keras' default optimizer if it was saved uncompiled (unless ``compile=False``)."""
-    from vaezoo import validation  # why: `vaezoo list` imports presets without TensorFlow
-    model = validation.load_model(path, safe_mode=True)
+    from vaezoo import saving  # why: `vaezoo list` imports presets without TensorFlow
+    model = saving.load_model(path, safe_mode=True)
     if family is not None and not isinstance(model, family):
         raise _wrong_family(type(model).__name__, family, preset or path)
     if compile and getattr(model, "optimizer", None) is None:

@@ -1,5 +1,9 @@
 """Input checks at the library's boundary: clear errors instead of TensorFlow traces.
 
+(Over 400 lines with one job: every check of what a user gives the library,
+eager and in the input pipeline, and the translation of a failed in-pipeline
+check back into a ValueError; the two halves share their messages.)
+
 Every public entry point that takes images (``fit``, ``evaluate``, ``predict``,
 ``encode``, ``elbo``, ``reconstruct``, the evaluation functions) runs these
 checks, so a bad input is a ``ValueError`` or ``TypeError`` that names the
@@ -16,16 +20,16 @@ values                         float pixels finite and inside [0, 1]
                                (0..255 floats are the usual mistake)
 empty data                     at least one batch
 sizes                          ``batch_size``, ``num_samples``, ... positive integers
-weights files                  readable (not truncated / corrupted) and of this
-                               architecture
 =============================  ==============================================
+
+(Weights and model files are checked where they are read:
+``vaezoo.models.weights`` and ``vaezoo.saving``.)
 
 Where the checks run. ``tf.debugging`` asserts are no-ops inside XLA-compiled
 train steps, so value checks never live in the step:
 
 * NumPy arrays and eager tensors are checked directly (``min`` and ``max``,
-  through which NaN propagates; uint8 images need no value check at all):
-  about 0.15 s for the 60,000 float Fashion-MNIST training images.
+  through which NaN propagates; uint8 images need no value check at all).
 * A ``tf.data.Dataset`` is checked statically on its ``element_spec`` (rank,
   shape, dtype) and, unless it holds uint8 images of a known shape, gets a
   check ``map``-ped over its batches and prefetched, so the checks run ahead of
@@ -33,6 +37,8 @@ train steps, so value checks never live in the step:
   reductions that explain a failure run only when it fails). A failed check
   raises ``InvalidArgumentError`` from the input pipeline with a message tagged
   ``MARKER``; ``translate_errors`` turns it into a ``ValueError``.
+
+A leaf: it imports no model (``checked_call`` takes the model as an argument).
 
 Example:
   >>> from vaezoo import validation
@@ -43,10 +49,11 @@ Example:
 
 import contextlib
 import math
-import zipfile
 
 import numpy as np
 import tensorflow as tf
+
+from vaezoo.batches import unpack_batch
 
 #: Tag of the messages of the in-pipeline checks (found again in InvalidArgumentError).
 MARKER = "vaezoo input check: "
@@ -176,18 +183,6 @@ def check_images(images, image_shape=None, *, what="images"):
 
 
 # ---------------------------------------------------------------------- batches as structures
-def image_part(batch):
-    """The images of a batch: dict ``{"image", ...}``, tuple ``(images, ...)`` or array."""
-    if isinstance(batch, dict):
-        if "image" not in batch:
-            raise ValueError(f"a batch given as a dict needs an 'image' key (as tfds gives); "
-                             f"got keys {sorted(batch)}")
-        return batch["image"]
-    if isinstance(batch, tuple) and batch:
-        return batch[0]
-    return batch
-
-
 def _with_images(batch, images):
     if isinstance(batch, dict):
         return {**batch, "image": images}
@@ -241,7 +236,7 @@ def check_dataset(dataset, image_shape=None, *, what="the dataset"):
 
     Returns the dataset to use in place of ``dataset``.
     """
-    spec = image_part(dataset.element_spec)
+    spec = unpack_batch(dataset.element_spec)[0]
     if not isinstance(spec, tf.TensorSpec):
         raise TypeError(f"{what} must yield image tensors (or dicts / tuples holding them); "
                         f"got elements {dataset.element_spec}")
@@ -256,7 +251,7 @@ def check_dataset(dataset, image_shape=None, *, what="the dataset"):
         return dataset                     # nothing left to check per batch
     check = _batch_check_fn(image_shape)
     return dataset.map(lambda *e: _with_images(e[0] if len(e) == 1 else e,
-                                               check(image_part(e[0] if len(e) == 1 else e))),
+                                               check(unpack_batch(e[0] if len(e) == 1 else e)[0])),
                        num_parallel_calls=tf.data.AUTOTUNE,
                        deterministic=True).prefetch(tf.data.AUTOTUNE)  # checks run ahead
 
@@ -270,7 +265,7 @@ def checked_input(data, image_shape=None, *, what="x"):
     if isinstance(data, (np.ndarray, list)) or tf.is_tensor(data):
         check_images(data, image_shape, what=what)
     elif isinstance(data, (dict, tuple)):
-        images = image_part(data)
+        images = unpack_batch(data)[0]
         if isinstance(images, (np.ndarray, list)) or tf.is_tensor(images):
             check_images(images, image_shape, what=what)
     return data
@@ -346,7 +341,7 @@ def batch_shapes(x, y=None):
 
     try:
         shapes = tf.nest.map_structure(shape, batch)
-        images = image_part(shapes) if isinstance(shapes, (dict, tuple)) and not (
+        images = unpack_batch(shapes)[0] if isinstance(shapes, (dict, tuple)) and not (
             shapes and all(d is None or isinstance(d, int) for d in shapes)) else shapes
     except (TypeError, ValueError):
         return None
@@ -381,7 +376,8 @@ def checked_call(model, method, where, x=None, y=None, *args, **kwargs):
             raise ValueError(f"{where}: y= goes with images given as an array (x); a dict or a "
                              f"dataset carries its labels itself (its 'label' key / (images, "
                              f"labels) elements)")
-        y = model._labels_argument(y, len(image_part(x)) if in_memory else None, where)
+        images = x if isinstance(x, list) else unpack_batch(x)[0]   # a list is images
+        y = model._labels_argument(y, len(images) if in_memory else None, where)
     if where == "predict" and y is not None:  # predict has no y: the labels go in the batch
         x, y = {"image": x, "label": y}, None
     x = checked_input(x, image_shape, what=f"the data given to {where}")
@@ -430,68 +426,7 @@ def checked_call(model, method, where, x=None, y=None, *args, **kwargs):
     return result
 
 
-# ---------------------------------------------------------------------- weights files
-def _damaged(path, error):
-    return ValueError(
-        f"cannot read the weights file {path}: it is truncated or corrupted "
-        f"({type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}). "
-        f"Re-save or re-download it.")
-
-
-def load_weights(model, path, load):
-    """``load(path)`` (a ``load_weights``) with clear errors for damaged or foreign files."""
-    import os
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no weights file at {path}")
-    if path.endswith(".h5"):
-        import h5py
-        try:
-            with h5py.File(path, "r"):
-                pass
-        except OSError as e:
-            raise _damaged(path, e) from None
-    elif path.endswith(".keras"):
-        if not zipfile.is_zipfile(path):
-            raise _damaged(path, ValueError("not a zip archive")) from None
-    try:
-        return load(path)
-    except (ValueError, KeyError, IndexError) as e:
-        raise ValueError(
-            f"the weights in {path} do not fit this {type(model).__name__}: they were saved from "
-            f"a model with a different architecture (compare latent_dim, hidden_units / filters, "
-            f"likelihood, prior and image_shape with the config they were trained with). "
-            f"Details: {str(e).splitlines()[0][:300] if str(e) else type(e).__name__}") from None
-    except OSError as e:
-        raise _damaged(path, e) from None
-
-
-def load_model(path, **kwargs):
-    """``keras.saving.load_model`` in safe mode, with clear errors for damaged files.
-
-    vaezoo's classes are registered with Keras when ``vaezoo.models`` is imported
-    (``import vaezoo`` does it as soon as Keras is imported); this imports it
-    first in any case, so a fresh process reads a ``.keras`` file with
-    ``vaezoo.load(path)`` as with ``keras.models.load_model(path)``.
-    """
-    import os
-
-    import keras
-
-    import vaezoo.models  # noqa: F401  (registers every vaezoo class with Keras)
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no model file at {path}")
-    if path.endswith(".keras") and not zipfile.is_zipfile(path):
-        raise _damaged(path, ValueError("not a zip archive"))
-    kwargs.setdefault("safe_mode", True)
-    try:
-        return keras.saving.load_model(path, **kwargs)
-    except (zipfile.BadZipFile, OSError, EOFError) as e:
-        raise _damaged(path, e) from None
-
-
-__all__ = ["MARKER", "check_positive_int", "check_image_spec", "check_image_values",
-           "check_images", "check_dataset", "checked_input", "checked_call", "translate_errors",
-           "input_check_message", "load_weights", "load_model", "image_part", "split_pair",
+__all__ = ["MARKER", "check_positive_int", "check_positive_ints", "check_image_spec",
+           "check_image_values", "check_images", "check_dataset", "checked_input",
+           "checked_call", "translate_errors", "input_check_message", "split_pair",
            "batch_shapes"]

@@ -172,8 +172,7 @@ def load_arrays(name, split="train", *, data_dir=None, binarization=None,
       ``(images, labels)``: images ``[N, H, W, C]`` uint8 (float32 {0, 1}
       with ``binarization="static"``, identical to what ``load`` yields) and
       labels int64 ``[N]``.  The arrays are fresh copies, free to modify, and
-      aligned for TensorFlow (``vaezoo.memory.aligned``: ``fit`` reads them
-      without a copy).
+      aligned for TensorFlow (``vaezoo.memory.aligned``).
 
     Example:
       >>> x, y = load_arrays("fashion_mnist", "test")

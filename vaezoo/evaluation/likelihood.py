@@ -103,8 +103,12 @@ def _default_sample_batch(num_samples, batch_size, image_shape):
     return int(max(1, min(num_samples, _CHUNK_FLOATS // max(1, batch_size * pixels))))
 
 
-def _iwae_step(model, num_samples, chunk, precision):
-    """The step ``(x, y, seed) -> L_K(x)`` per example, ``K = num_samples``."""
+def iwae_step(model, num_samples, chunk, precision=None):
+    """The compiled step ``(x, y, seed) -> L_K(x)`` per example, ``K = num_samples``.
+
+    ``chunk`` samples are decoded at once; ``precision`` as in :func:`log_likelihood`.
+    For an M2 model, ``y`` is one class for every example (``log p(x|y)``).
+    """
     n_full, rem = divmod(num_samples, chunk)
     log_k = math.log(num_samples)
 
@@ -224,7 +228,7 @@ def log_likelihood(model, data, num_samples=1000, *, sample_batch=None, max_exam
                 chunk = sample_batch or _default_sample_batch(
                     num_samples, int(x.shape[0]), image_shape)
                 step = cached_step(model, ("iwae", num_samples, chunk, precision),
-                                   lambda: _iwae_step(model, num_samples, chunk, precision))
+                                   lambda: iwae_step(model, num_samples, chunk, precision))
             seed_b = batch_seed(base, index)
             if sum_classes:
                 values = _class_summed(step, model.num_classes, x, seed_b)

@@ -25,7 +25,7 @@ import warnings
 
 import tensorflow as tf
 
-from vaezoo.models.base import trunk_precision
+from vaezoo.models.precision import trunk_precision
 from vaezoo.registry import lookup
 
 #: ``log_likelihood(precision=...)`` values besides None (the model's own dtype policy).
@@ -52,7 +52,7 @@ def precision_scope(model, precision):
 
     None: the model's own dtype policy (no change). ``"float32"``: every layer in
     float32. ``"bfloat16"``: the decoder in ``mixed_bfloat16``, the encoder and
-    posterior head in float32 (``vaezoo.models.base.trunk_precision``); the
+    posterior head in float32 (``vaezoo.models.precision.trunk_precision``); the
     policies are put back on exit, so training and ``decode`` are unchanged.
     """
     if precision is None:

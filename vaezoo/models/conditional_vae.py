@@ -39,7 +39,9 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from vaezoo import validation
-from vaezoo.models.base import VAE, _float32, unpack_batch
+from vaezoo.batches import unpack_batch
+from vaezoo.models.base import VAE
+from vaezoo.models.precision import float32
 from vaezoo.networks import mlp, mlp_decoder
 from vaezoo.priors.base import Prior
 
@@ -218,7 +220,7 @@ class _LearnedConditionalPrior(Prior):
         h = self._featurize(y)
         if self.net is not None:
             h = self.net(h)
-        out = _float32(self.head(h))  # the prior's parameters in float32 under any policy
+        out = float32(self.head(h))  # the prior's parameters in float32 under any policy
         k, d = self.num_components, self.latent_dim
         if k == 1:
             loc, raw_scale = tf.split(out, 2, axis=-1)

@@ -31,7 +31,8 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from vaezoo import validation
-from vaezoo.models.base import VAE, _float32
+from vaezoo.models.base import VAE
+from vaezoo.models.precision import float32
 from vaezoo.networks import mlp, mlp_decoder
 from vaezoo.posteriors.gaussian import DiagonalGaussian
 
@@ -41,7 +42,7 @@ tfd = tfp.distributions
 def _conditional_gaussian(net, z):
     """N(loc, diag scale^2) from ``net`` applied to z [..., D] (any leading axes; the
     networks are built for [N, D]); scale as in DiagonalGaussian."""
-    flat = _float32(net(tf.reshape(z, [-1, z.shape[-1]])))  # float32 under any policy
+    flat = float32(net(tf.reshape(z, [-1, z.shape[-1]])))  # float32 under any policy
     params = tf.reshape(flat, tf.concat([tf.shape(z)[:-1], [flat.shape[-1]]], axis=0))
     return DiagonalGaussian.distribution(None, params)
 

@@ -27,7 +27,6 @@ import numpy as np
 import tensorflow as tf
 
 from vaezoo import data as data_lib
-from vaezoo import pipeline
 
 
 def epoch_seed(seed, epoch):
@@ -36,9 +35,12 @@ def epoch_seed(seed, epoch):
 
 
 def prefetched(ds):
-    """``ds`` prefetched, with tf.data's autotuner off: every pipeline here gets a
-    fresh iterator each epoch (see ``vaezoo.pipeline.untuned``)."""
-    return pipeline.untuned(ds.prefetch(tf.data.AUTOTUNE))
+    """``ds`` prefetched, with tf.data's autotuner off (``AUTOTUNE`` sizes keep their
+    defaults): every pipeline here gets a fresh iterator each epoch, and a fresh
+    autotuned iterator can settle in a slow mode (``docs/benchmarks.md``)."""
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
 
 
 def num_examples(dataset):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from vaezoo import config as config_lib
 from vaezoo import data as data_lib
-from vaezoo import evaluation, io, plot, presets, validation
+from vaezoo import evaluation, io, plot, presets, saving, validation
 from vaezoo.training.datasets import num_examples, prefetched
 from vaezoo.training.run_config import resolve_config
 
@@ -102,7 +102,7 @@ def load_run_model(run_dir, cfg):
         model.load_weights(str(weights))
         return model
     if (run_dir / io.KERAS_FILE).is_file():
-        return validation.load_model(run_dir / io.KERAS_FILE)
+        return saving.load_model(run_dir / io.KERAS_FILE)
     raise ValueError(f"{run_dir} has no trained model yet ({io.WEIGHTS_FILE} or "
                      f"{io.KERAS_FILE}); finish the run with "
                      f"`vaezoo train {run_dir / io.CONFIG_FILE} --out {run_dir}`")
