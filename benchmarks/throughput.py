@@ -14,9 +14,8 @@ Fashion-MNIST images, batch 128, fed two ways:
   memory, prefetched); the reference gets the same pipeline mapped to its images.
 
 and each opt-in speed-up of vaezoo is its own row on the NumPy feed:
-``gather_arrays_in_step = True`` (``vaezoo.pipeline``), ``optimizer="fused_adam"``
-(``vaezoo.optimizers.FusedAdam``) and ``dtype="mixed_bfloat16"`` (a precision
-change: not Keras' float32 numbers).
+``optimizer="fused_adam"`` (``vaezoo.optimizers.FusedAdam``) and
+``dtype="mixed_bfloat16"`` (a precision change: not Keras' float32 numbers).
 
 Every row is timed once per round, in turn (the order reversed every other
 round), so the load of a shared machine hits all rows alike; a row's speed is
@@ -49,7 +48,6 @@ REFERENCE_TFDATA = "reference, tf.data"
 DEFAULTS_TFDATA = "vaezoo defaults, tf.data"
 #: The opt-in speed-ups: row name -> build_vaezoo arguments (all on the NumPy feed).
 OPT_INS = {
-    "vaezoo gather_arrays_in_step=True, NumPy": {"gather": True},
     "vaezoo optimizer='fused_adam', NumPy": {"optimizer": "fused_adam"},
     "vaezoo dtype='mixed_bfloat16', NumPy": {"dtype": "mixed_bfloat16"},
 }
@@ -65,7 +63,7 @@ RATIOS = [
 
 
 # ----------------------------------------------------------------------------- models
-def build_vaezoo(image_shape=IMAGE_SHAPE, *, dtype=None, optimizer="adam", gather=False):
+def build_vaezoo(image_shape=IMAGE_SHAPE, *, dtype=None, optimizer="adam"):
     """vaezoo's benchmarked MLP VAE, compiled with its defaults but for the opt-ins given."""
     import vaezoo
 
@@ -73,7 +71,6 @@ def build_vaezoo(image_shape=IMAGE_SHAPE, *, dtype=None, optimizer="adam", gathe
                           binarization="static", image_shape=tuple(image_shape), seed=0,
                           dtype=dtype)
     model.compile(optimizer=optimizer)
-    model.gather_arrays_in_step = gather
     return model
 
 
@@ -202,9 +199,8 @@ def markdown(res):
         lines.append(f"| {what} | **{r['ratio_of_medians']:.2f}x** | "
                      f"{r['ratio_of_best']:.2f}x | {r['median_per_round']:.2f}x | "
                      f"{', '.join(f'{v:.2f}' for v in r['per_round'])} |")
-    lines += ["", "The defaults give Keras' float32 numbers; gather_arrays_in_step and "
-              "fused_adam give them too (tests/test_pipeline.py, tests/test_optimizers.py); "
-              "mixed_bfloat16 computes in another precision."]
+    lines += ["", "The defaults give Keras' float32 numbers; fused_adam gives them too "
+              "(tests/test_optimizers.py); mixed_bfloat16 computes in another precision."]
     return "\n".join(lines) + "\n"
 
 

@@ -23,9 +23,8 @@ use the Keras update. It uses TensorFlow's kernel, so it needs the TensorFlow
 backend (vaezoo's).
 
 Opt in with ``VAE.compile(optimizer="fused_adam")``, ``optimizer=FusedAdam(...)``
-or ``[optimizer] name = "fused_adam"`` in a zoo config. Its speed-up of the MLP
-VAE's training step, measured against Keras' Adam in the same run, is in
-``docs/benchmarks.md`` (``benchmarks/throughput.py``).
+or ``[optimizer] name = "fused_adam"`` in a zoo config (its speed against Keras'
+Adam: ``docs/benchmarks.md``).
 """
 
 import keras

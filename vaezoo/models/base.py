@@ -616,7 +616,7 @@ class VAE(keras.Model):
           >>> model = vaezoo.MLPVAE.from_preset("mlp_vae_fashion_mnist")
           >>> model.fit(train_batches, epochs=1)
         """
-        from vaezoo import presets
+        from vaezoo import presets  # why: presets sit above the models (they load them)
         return presets.load(preset, family=cls, compile=compile)
 
     def save_to_preset(self, preset_dir, *, config=None, metadata=None):
@@ -636,5 +636,5 @@ class VAE(keras.Model):
           >>> model.save_to_preset("presets/my_mlp")
           >>> again = vaezoo.VAE.from_preset("presets/my_mlp")
         """
-        from vaezoo import presets
+        from vaezoo import presets  # why: presets sit above the models (they load them)
         return presets.save(self, preset_dir, config=config, metadata=metadata)
