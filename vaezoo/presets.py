@@ -176,9 +176,8 @@ def _wrong_family(found, family, preset):
 
 
 def _load_weights(model, path):
-    from vaezoo.models import weights  # why: `vaezoo list` imports presets without TensorFlow
     try:
-        weights.load_weights(model, path, lambda p: model.load_weights(str(p)))
+        model.load_weights(str(path))  # VAE.load_weights: clear errors for bad files
     except (ValueError, FileNotFoundError):
         raise
     except Exception as e:  # h5py / Keras raise many types for bad files

@@ -67,8 +67,7 @@ def _preprocessed(model, raw, max_examples):
         x = tf.convert_to_tensor(x)
         labels = None if labels is None else tf.convert_to_tensor(labels)
         seen += int(x.shape[0])
-        # getattr: the M1+M2 recipe's classifier has no is_conditional yet (it is not).
-        yield x, labels, (labels if getattr(model, "is_conditional", False) else None)
+        yield x, labels, (labels if model.is_conditional else None)
 
 
 def labelled_batches(model, data, max_examples=None, *, batch_size=DEFAULT_BATCH_SIZE,

@@ -75,6 +75,9 @@ class M1M2(keras.Model):
       >>> keras.models.load_model("m1m2.keras").classify(images)   # [N, num_classes]
     """
 
+    #: Classifies from the images alone (the label is its output, not an input).
+    is_conditional = False
+
     def __init__(self, m1, m2, **kwargs):
         super().__init__(**kwargs)
         if m2.image_shape is not None and tuple(m2.image_shape) != (1, 1, m1.latent_dim):
