@@ -41,7 +41,7 @@ _EXPORTS = {
 }
 _SUBMODULES = ("data", "evaluation", "objectives", "optimizers", "priors", "posteriors",
                "likelihoods", "networks", "models", "zoo", "plot", "callbacks", "preprocessing",
-               "training", "config", "validation", "distribute", "presets", "io", "recipes")
+               "training", "config", "validation", "distribute", "presets", "io", "saving", "recipes")
 
 
 def __getattr__(name):
@@ -65,7 +65,10 @@ def _initializing(name):
     return bool(getattr(spec, "_initializing", False))
 
 
-def _register_with_keras():
+def register_with_keras():
+    """Registers vaezoo's model classes with Keras (imports ``vaezoo.models`` and
+    ``vaezoo.recipes``), so ``keras.models.load_model`` finds them; ``import vaezoo``
+    does it by itself as soon as Keras is imported."""
     # Keras loaded by a vaezoo module that is still being imported (``import
     # vaezoo.models`` first): importing the registering modules now would run into
     # that half-made module; it registers its own classes as its import ends.
@@ -108,14 +111,14 @@ class _RegisterWhenKerasLoads(importlib.abc.MetaPathFinder):
             exec_keras(module)
             if self in sys.meta_path:
                 sys.meta_path.remove(self)
-            _register_with_keras()
+            register_with_keras()
 
         spec.loader.exec_module = exec_module
         return spec
 
 
 if "keras" in sys.modules:
-    _register_with_keras()
+    register_with_keras()
 elif not any(isinstance(f, _RegisterWhenKerasLoads) for f in sys.meta_path):
     sys.meta_path.insert(0, _RegisterWhenKerasLoads())
 

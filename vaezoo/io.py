@@ -156,6 +156,14 @@ def atomic_replace_dir(directory, fill):
     return directory
 
 
+def damaged(path, error, what="weights file"):
+    """The ValueError of an unreadable (truncated or corrupted) model or weights file."""
+    detail = str(error).splitlines()[0][:200] if str(error) else ""
+    return ValueError(
+        f"cannot read the {what} {path}: it is truncated or corrupted "
+        f"({type(error).__name__}: {detail}). Re-save or re-download it.")
+
+
 __all__ = ["CONFIG_FILE", "WEIGHTS_FILE", "KERAS_FILE", "METADATA_FILE", "SAMPLES_FILE",
            "RECONSTRUCTIONS_FILE", "METRICS_FILE", "EVALUATION_FILE", "CHECKPOINT_DIR",
-           "atomic_write", "write_text", "write_json", "dumps_json", "atomic_replace_dir"]
+           "atomic_write", "write_text", "write_json", "dumps_json", "atomic_replace_dir", "damaged"]

@@ -17,6 +17,8 @@ import zipfile
 
 import h5py
 
+from vaezoo.io import damaged
+
 #: The ``.weights.h5`` attribute holding the JSON of the recorded shapes.
 SHAPES_ATTRIBUTE = "vaezoo_shapes"
 
@@ -25,14 +27,6 @@ class ShapeError(Exception):
     """A weights file's recorded shapes do not fit the model (raised as a ValueError).
 
     Not a ValueError, so ``load_weights`` does not take it for a foreign file."""
-
-
-def damaged(path, error):
-    """The ValueError of an unreadable (truncated or corrupted) model or weights file."""
-    detail = str(error).splitlines()[0][:200] if str(error) else ""
-    return ValueError(
-        f"cannot read the weights file {path}: it is truncated or corrupted "
-        f"({type(error).__name__}: {detail}). Re-save or re-download it.")
 
 
 def record_shapes(path, shapes):
