@@ -153,7 +153,7 @@ def _reconstructions(model, images, labels):
     return np.asarray(model.reconstruct(*args))
 
 
-def check_keras_workflows(factory, images, labels, tmp_path, tensorboard=None):
+def check_keras_workflows(factory, images, labels, tmp_path, tensorboard=True):
     """Runs the Keras workflows a user tries first on one family; returns the fitted model.
 
     ``summary()``; ``fit`` on NumPy arrays with ``validation_data`` and with
@@ -164,19 +164,16 @@ def check_keras_workflows(factory, images, labels, tmp_path, tensorboard=None):
     and into one constructed with ``image_shape``; ``export`` to a SavedModel
     whose ``encode`` / ``decode`` / ``sample`` / ``reconstruct`` endpoints take
     uint8 and float32 images and give the model's own outputs; and, with
-    ``tensorboard`` (default: if the package is installed), the ``TensorBoard``
-    callback in the same ``fit``.
+    ``tensorboard`` (the ``[tensorboard]`` extra, which ``make test`` installs), the
+    ``TensorBoard`` callback in the same ``fit``.
 
     Args:
       factory: (**overrides) -> an uncompiled model, built from its first batch
         unless ``image_shape=`` is given (as ``family_model``).
       images: uint8 images [32, H, W, C]; labels: their int labels [32].
       tmp_path: pytest's tmp_path.
-      tensorboard: whether to run the TensorBoard callback (None: if importable).
+      tensorboard: whether to run the TensorBoard callback.
     """
-    if tensorboard is None:
-        import importlib.util
-        tensorboard = importlib.util.find_spec("tensorboard") is not None
     shape = images.shape[1:]
     train, val = slice(0, 24), slice(24, None)
     few = (images[:4], labels[:4])

@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from vaezoo.callbacks import ImageLogger
+from vaezoo.models import conditional_vae as conditional
 from vaezoo.models import MLPVAE
 
 SHAPE = (12, 12, 1)
@@ -47,7 +48,6 @@ def test_image_logger_writes_every_n_epochs(tmp_path, rng):
 
 
 def test_image_logger_for_a_conditional_model(tmp_path, rng):
-    conditional = pytest.importorskip("vaezoo.models.conditional_vae")
     images = rng.integers(0, 256, size=(8,) + SHAPE, dtype=np.uint8)
     labels = rng.integers(0, 3, size=8).astype(np.int64)
     model = conditional.ConditionalVAE(num_classes=3, latent_dim=2, hidden_units=(8,),

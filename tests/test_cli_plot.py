@@ -86,7 +86,6 @@ def test_plot_kinds(run_dir, tmp_path, kind, extra):
 
 
 def test_plot_conditional(tmp_path):
-    pytest.importorskip("vaezoo.models.conditional_vae")
     run = write_run(tmp_path / "cvae", {"class": "ConditionalVAE", "num_classes": 10,
                                         "latent_dim": 2, "hidden_units": [8],
                                         "likelihood": "bernoulli", "binarization": "static"})
@@ -170,7 +169,6 @@ def test_help_has_examples(command, capsys):
 
 @pytest.fixture(scope="module")
 def cvae_run(tmp_path_factory):
-    pytest.importorskip("vaezoo.models.conditional_vae")
     return write_run(tmp_path_factory.mktemp("runs") / "cvae",
                      {"class": "ConditionalVAE", "num_classes": 10, "latent_dim": 2,
                       "hidden_units": [8], "likelihood": "bernoulli",

@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_datasets as tfds
 
 from vaezoo import data
 from vaezoo.data import idx, tfds_source
@@ -243,7 +244,6 @@ def test_info_static_table():
 # ---------------------------------------------------------------- tfds path
 
 def test_tfds_path_with_mock_data():
-    tfds = pytest.importorskip("tensorflow_datasets")
     try:
         with tfds.testing.mock_data(num_examples=12):
             ds = data.load("mnist", "train", source="tfds", verbose=False)
@@ -263,7 +263,6 @@ def test_tfds_path_with_mock_data():
 
 @needs_fashion
 def test_idx_structure_equals_tfds_structure():
-    tfds = pytest.importorskip("tensorflow_datasets")
     with tfds.testing.mock_data(num_examples=3):
         tfds_spec = data.load("fashion_mnist", "test", source="tfds",
                               verbose=False).element_spec
@@ -299,7 +298,6 @@ def test_auto_with_nothing_available(tmp_path, monkeypatch):
 def test_load_honours_tfds_mock_data_in_auto_mode(name):
     """Inside mock_data every data set is tfds' generated data, offline (not the IDX
     files, not a network probe): MNIST configs are testable on any machine."""
-    tfds = pytest.importorskip("tensorflow_datasets")
     with tfds.testing.mock_data(num_examples=7):
         ds = data.load(name, "train", verbose=False)
         images, labels = data.load_arrays(name, "test", verbose=False)
@@ -312,7 +310,6 @@ def test_load_honours_tfds_mock_data_in_auto_mode(name):
 
 
 def test_mock_data_does_not_probe_the_network(monkeypatch):
-    tfds = pytest.importorskip("tensorflow_datasets")
 
     def no_network(*args, **kwargs):
         raise AssertionError("the network probe ran under mock_data")
@@ -323,7 +320,6 @@ def test_mock_data_does_not_probe_the_network(monkeypatch):
 
 def test_unprepared_without_network_still_falls_back(tmp_path, monkeypatch):
     """Outside mock_data an unprepared data set is still read from its IDX files offline."""
-    pytest.importorskip("tensorflow_datasets")
     _write_tiny_dataset(str(tmp_path), seed=3)
     monkeypatch.setattr(tfds_source, "network_error", lambda *a, **k: "simulated: no network")
     images, _ = data.load_arrays("mnist", "test", data_dir=str(tmp_path), verbose=False)
@@ -344,7 +340,6 @@ def test_install_help_names_the_right_source(name, expected, unexpected):
 
 
 def test_unknown_data_set_name_is_a_value_error():
-    pytest.importorskip("tensorflow_datasets")
     with pytest.raises(ValueError, match="no data set named 'fashion_mnits'.*list_builders"):
         data.load("fashion_mnits", verbose=False)
 

@@ -13,6 +13,8 @@ import tensorflow as tf
 
 from vaezoo import plot
 from vaezoo.models import MLPVAE
+from vaezoo.models import conditional_vae as conditional
+from vaezoo.models import semi_supervised_vae as m2
 
 SHAPE = (12, 12, 1)
 
@@ -236,7 +238,6 @@ def test_pca_2d():
 
 # ---------------------------------------------------------------- conditional
 def test_conditional_grid(tmp_path, images, labels):
-    conditional = pytest.importorskip("vaezoo.models.conditional_vae")
     model = conditional.ConditionalVAE(num_classes=3, latent_dim=2, hidden_units=(8,),
                                        image_shape=SHAPE, binarization="static", seed=0)
     fig = plot.conditional_grid(model, n_per_class=4, class_names=["a", "b", "c"],
@@ -258,7 +259,6 @@ def test_conditional_grid(tmp_path, images, labels):
 def test_traversal_of_a_conditional_mixture_prior(images, labels):
     """p(z|y) a mixture per class: the rows are ordered by the KL to a Gaussian matched to
     each example's own p(z|y) (a prior without its label was an error)."""
-    conditional = pytest.importorskip("vaezoo.models.conditional_vae")
     model = conditional.ConditionalVAE(num_classes=3, latent_dim=3, hidden_units=(8,),
                                        conditional_prior=True, prior_components=2,
                                        image_shape=SHAPE, binarization="static", seed=0)
@@ -271,7 +271,6 @@ def test_traversal_of_a_conditional_mixture_prior(images, labels):
 
 
 def test_semi_supervised_model_labels_unlabelled_images_itself(tmp_path, images):
-    m2 = pytest.importorskip("vaezoo.models.semi_supervised_vae")
     model = m2.SemiSupervisedVAE(num_classes=3, latent_dim=2, hidden_units=(8,),
                                  classifier_hidden_units=(8,), image_shape=SHAPE,
                                  binarization="static", seed=0)

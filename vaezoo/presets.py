@@ -64,7 +64,7 @@ def read_metadata(directory):
         meta = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ValueError(f"{path}: unreadable model card ({e}); the entry is damaged, "
-                         f"reinstall vaezoo or re-create it with benchmarks/make_pretrained.py"
+                         f"reinstall vaezoo or re-create it with tools/make_pretrained.py"
                          ) from None
     if not isinstance(meta, dict):
         raise ValueError(f"{path}: a model card is a JSON object; got {type(meta).__name__}")
