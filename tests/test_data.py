@@ -65,7 +65,6 @@ def test_idx_test_split_structure():
     x, y = data.load_arrays("fashion_mnist", "test", source="idx", verbose=False)
     assert x.shape == (10000, 28, 28, 1) and x.dtype == np.uint8
     assert y.dtype == np.int64 and set(np.unique(y)) == set(range(10))
-    assert data.is_aligned(x) and data.is_aligned(y)  # fit reads them without a copy
 
 
 @needs_fashion
@@ -101,7 +100,6 @@ def test_static_binarization():
     b1, _ = data.load_arrays("fashion_mnist", binarization="static", seed=1, **kw)
     raw, _ = data.load_arrays("fashion_mnist", **kw)
     assert set(np.unique(b0)) <= {0.0, 1.0}
-    assert data.is_aligned(b0_again)
     np.testing.assert_array_equal(b0, b0_again)  # dataset == arrays, reproducible
     assert (b0 != b1).mean() > 0.01
     assert abs(b0.mean() - (raw / 255.0).mean()) < 0.01
@@ -258,7 +256,6 @@ def test_tfds_path_with_mock_data():
     assert first["image"].dtype == tf.uint8 and first["label"].dtype == tf.int64
     assert x.shape == (12, 28, 28, 1) and x.dtype == np.float32
     assert set(np.unique(x)) <= {0.0, 1.0} and y.dtype == np.int64
-    assert data.is_aligned(x) and data.is_aligned(y)  # fit reads them without a copy
 
 
 @needs_fashion
@@ -345,9 +342,8 @@ def test_unknown_data_set_name_is_a_value_error():
 
 
 def test_import_and_info_stay_light():
-    """``info`` and ``install_help`` answer without TensorFlow; the alignment leaf is NumPy only."""
-    code = ("import sys, vaezoo.data, vaezoo.memory, vaezoo.batches; "
+    """``info`` and ``install_help`` answer without TensorFlow."""
+    code = ("import sys, vaezoo.data, vaezoo.batches; "
             "vaezoo.data.info('mnist'); vaezoo.data.install_help('mnist'); "
-            "vaezoo.data.aligned; "
             "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
     subprocess.run([sys.executable, "-c", code], check=True)

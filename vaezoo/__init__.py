@@ -17,6 +17,8 @@ import importlib.util
 import sys
 import warnings
 
+from vaezoo import lazy
+
 __version__ = "0.1.0"
 
 _EXPORTS = {
@@ -44,16 +46,7 @@ _SUBMODULES = ("data", "evaluation", "objectives", "optimizers", "priors", "post
                "training", "config", "validation", "distribute", "presets", "io", "saving", "recipes")
 
 
-def __getattr__(name):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    if name in _SUBMODULES:
-        return importlib.import_module(f"vaezoo.{name}")
-    raise AttributeError(f"module 'vaezoo' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_EXPORTS) + list(_SUBMODULES))
+__getattr__, __dir__ = lazy.attributes(__name__, _EXPORTS, _SUBMODULES, globals())
 
 
 #: The modules whose import registers vaezoo's Keras-serializable classes.

@@ -25,9 +25,6 @@ Modules, one job each:
 * ``catalog``: ``info``, facts about a data set without reading it;
 * ``semi_supervised``: ``semi_supervised_split``, ``mixed_batches``.
 
-The alignment helpers (``aligned``...) live in ``vaezoo.memory`` and are
-re-exported here.
-
 Example:
   >>> from vaezoo import data
   >>> ds = data.load("fashion_mnist", "train[:10%]", binarization="static")
@@ -36,7 +33,7 @@ Example:
   (28, 28, 1)
 """
 
-import importlib
+from vaezoo import lazy
 
 # The public names, each from the module that defines it. Resolved on first use
 # (start-up time: ``info`` and ``install_help`` answer without importing TensorFlow).
@@ -54,25 +51,11 @@ _EXPORTS = {
     "IDX_DATASETS": "vaezoo.data.idx",
     "DATA_DIR_ENV": "vaezoo.data.idx",
     "DEFAULT_IDX_DIRS": "vaezoo.data.idx",
-    "aligned": "vaezoo.memory",
-    "is_aligned": "vaezoo.memory",
-    "empty_aligned": "vaezoo.memory",
-    "concatenate_aligned": "vaezoo.memory",
-    "TENSOR_ALIGNMENT": "vaezoo.memory",
 }
 _SUBMODULES = ("catalog", "idx", "loading", "semi_supervised", "splits", "tfds_source")
 
 
-def __getattr__(name):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    if name in _SUBMODULES:
-        return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_EXPORTS) + list(_SUBMODULES))
+__getattr__, __dir__ = lazy.attributes(__name__, _EXPORTS, _SUBMODULES, globals())
 
 
 __all__ = list(_EXPORTS)

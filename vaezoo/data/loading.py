@@ -15,7 +15,6 @@ import tensorflow as tf
 
 from vaezoo.data import idx, splits, tfds_source
 from vaezoo.data.idx import IDX_DATASETS, install_help
-from vaezoo.memory import aligned, concatenate_aligned, empty_aligned
 from vaezoo.preprocessing import static_binarize
 
 LOGGER_NAME = "vaezoo.data"
@@ -43,14 +42,14 @@ def _check_source(source):
 
 
 def _idx_arrays(name, split, data_dir):
-    """Fresh aligned uint8 images and int64 labels of a split string; returns (x, y, dir)."""
+    """Fresh uint8 images and int64 labels of a split string; returns (x, y, dir)."""
     splits.read_instruction(split)  # a bad split is a ValueError before any file search
     directory = idx.find_idx_dir(name, data_dir)
     counts = {s: len(idx.read_split(directory, s)[1]) for s in idx.IDX_FILES}
     pieces = [(idx.read_split(directory, s), a, b)
               for s, a, b in splits.parse_split(split, counts)]
-    images = concatenate_aligned([x[a:b] for (x, _), a, b in pieces])
-    labels = concatenate_aligned([y[a:b] for (_, y), a, b in pieces])
+    images = np.concatenate([x[a:b] for (x, _), a, b in pieces])
+    labels = np.concatenate([y[a:b] for (_, y), a, b in pieces])
     return images, labels, directory
 
 
@@ -110,7 +109,7 @@ def _binarize_fn(seed):
 
 
 def _binarize_array(images, seed, batch_size=8192):
-    out = empty_aligned(images.shape, np.float32)
+    out = np.empty(images.shape, np.float32)
     for i in range(0, len(images), batch_size):
         out[i:i + batch_size] = static_binarize(images[i:i + batch_size], seed).numpy()
     return out
@@ -171,8 +170,7 @@ def load_arrays(name, split="train", *, data_dir=None, binarization=None,
     Returns:
       ``(images, labels)``: images ``[N, H, W, C]`` uint8 (float32 {0, 1}
       with ``binarization="static"``, identical to what ``load`` yields) and
-      labels int64 ``[N]``.  The arrays are fresh copies, free to modify, and
-      aligned for TensorFlow (``vaezoo.memory.aligned``).
+      labels int64 ``[N]``.  The arrays are fresh copies, free to modify.
 
     Example:
       >>> x, y = load_arrays("fashion_mnist", "test")
@@ -182,10 +180,10 @@ def load_arrays(name, split="train", *, data_dir=None, binarization=None,
     _check_binarization(binarization)
     kind, payload = _resolve(name, split, data_dir, source, verbose)
     if kind == "idx":
-        images, labels = payload  # already fresh arrays (concatenate_aligned)
+        images, labels = payload  # already fresh arrays (np.concatenate)
         if binarization == "static":
             images = _binarize_array(images, seed)
-        return aligned(images), aligned(labels)
+        return images, labels
     ds = payload.batch(4096)
     if binarization == "static":
         ds = ds.map(_binarize_fn(seed))
@@ -198,7 +196,7 @@ def load_arrays(name, split="train", *, data_dir=None, binarization=None,
         return (np.zeros((0, *spec["image"].shape),
                          np.float32 if binarization else spec["image"].dtype.as_numpy_dtype),
                 np.zeros((0,), np.int64))
-    return concatenate_aligned(xs), concatenate_aligned(ys, np.int64)
+    return np.concatenate(xs), np.concatenate(ys).astype(np.int64, copy=False)
 
 
 def source_of(name, split="train", *, data_dir=None):
