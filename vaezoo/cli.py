@@ -17,6 +17,9 @@ message; a library error (``ValueError``, ``TypeError``, a diverged training)
 prints ``vaezoo: error: ...`` and exits with status 1, without a traceback
 (set ``VAEZOO_DEBUG=1`` to see it). TensorFlow is imported only by the
 commands that need it, so ``vaezoo --help`` is instant.
+
+Over 400 lines with one job: most of it is the argument parser's help and
+examples, one block per command.
 """
 
 import argparse

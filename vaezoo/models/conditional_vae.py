@@ -26,6 +26,10 @@ ValueError. Keras compiles ``fit`` with XLA only on accelerators
 out-of-range label silently becomes an all-zero one-hot vector, so check
 such data once with ``vaezoo.models.conditional_vae.check_labels``.
 
+Over 400 lines with one job: the family holds its two kinds of condition (class
+labels and tensors), the one condition reader (``condition_labels``) and the
+learned conditional prior p(z|y) beside the model that uses them.
+
 Reference:
   K. Sohn, H. Lee, X. Yan. Learning Structured Output Representation using Deep
   Conditional Generative Models. NeurIPS 2015.
