@@ -25,6 +25,7 @@ import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
 from vaezoo import plot
+from vaezoo.progress import BatchProgbarLogger  # noqa: F401  (re-exported)
 
 __all__ = ["ImageLogger", "BatchProgbarLogger", "write_image_summary"]
 
@@ -115,31 +116,3 @@ class ImageLogger(keras.callbacks.Callback):
         if self._writer is not None:
             self._writer.close()
             self._writer = None
-
-
-class BatchProgbarLogger(keras.callbacks.ProgbarLogger):
-    """Keras' progress bar of ``fit``, counting the training batches truly run.
-
-    Under ``steps_per_execution=S`` Keras calls ``on_train_batch_end(batch)``
-    once per S steps with ``batch`` the last step index that call *could*
-    reach, ``begin + S - 1``; the last call of an epoch runs out of data
-    sooner, so Keras' bar overshoots (a 469-batch epoch with S = 32 reads
-    ``480/469``, and an epoch of unknown length ends with that count as its
-    total). This bar counts the optimizer's steps since the epoch began
-    instead: the batches trained on. Give it to ``fit`` in ``callbacks``; Keras
-    then uses it in place of its own.
-
-    Example:
-      >>> model.fit(train, epochs=3, callbacks=[vaezoo.callbacks.BatchProgbarLogger()])
-    """
-
-    def _steps(self):
-        return int(self.model.optimizer.iterations.numpy())
-
-    def on_epoch_begin(self, epoch, logs=None):
-        super().on_epoch_begin(epoch, logs)
-        self._first_step = self._steps()
-
-    def on_train_batch_end(self, batch, logs=None):
-        done = min(self._steps() - self._first_step, batch + 1)
-        self._update_progbar(done - 1, logs)

@@ -41,6 +41,7 @@ from vaezoo import objectives
 from vaezoo import optimizers
 from vaezoo import posteriors as posteriors_lib
 from vaezoo import priors as priors_lib
+from vaezoo import progress
 from vaezoo import validation
 from vaezoo.batches import unpack_batch
 from vaezoo.models import compiling
@@ -502,7 +503,14 @@ class VAE(keras.Model):
     # Input checks run here, outside the compiled step (tf.debugging asserts are no-ops
     # under XLA); see vaezoo.validation.
     def fit(self, x=None, y=None, *args, **kwargs):
-        """``keras.Model.fit`` with the input checked first (see ``vaezoo.validation``)."""
+        """``keras.Model.fit`` with the input checked first (see ``vaezoo.validation``).
+
+        Its progress bar counts the batches truly trained under
+        ``steps_per_execution`` (``vaezoo.progress.BatchProgbarLogger``) unless
+        ``callbacks`` holds a progress bar.
+        """
+        if len(args) < 4:  # callbacks given by keyword (Keras' fit: x, y, batch_size, ...)
+            kwargs["callbacks"] = progress.with_progress_bar(kwargs.get("callbacks"))
         return validation.checked_call(self, super().fit, "fit", x, y, *args, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
