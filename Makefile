@@ -40,7 +40,7 @@ demo: setup
 	@echo "vaezoo: pictures of the demo: runs/demo/samples.png, runs/demo/reconstructions.png"
 
 test: setup
-	$(PY) -m pytest -q -n 2
+	$(PY) -m pytest -q -n 2 --durations=15
 
 test-slow: setup
 	$(PY) -m pytest -q -m slow
