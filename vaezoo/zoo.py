@@ -40,7 +40,6 @@ from vaezoo import config as config_lib
 from vaezoo import presets
 from vaezoo.presets import VERIFIED_FILES, ChecksumError, pretrained_entries, sha256, verify
 
-_read_metadata = presets.read_metadata
 #: Write a pretrained-style entry (a preset): config, weights, card with checksums.
 write_entry = presets.write
 
@@ -76,7 +75,7 @@ def list_models():
             "dataset": raw.get("data", {}).get("dataset", "fashion_mnist"),
         }
         if name in pretrained:
-            card = _read_metadata(pretrained[name])
+            card = presets.read_metadata(pretrained[name])
             entry.update({k: v for k, v in card.items() if k != "files"})
             entry["pretrained"] = True
             entry.setdefault("metrics", {})

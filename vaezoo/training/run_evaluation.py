@@ -17,9 +17,8 @@ Example:
 import time
 from pathlib import Path
 
-from vaezoo import config as config_lib
 from vaezoo import data as data_lib
-from vaezoo import evaluation, io, plot, presets, saving, validation
+from vaezoo import evaluation, io, plot, presets, validation
 from vaezoo.training.datasets import num_examples, prefetched
 from vaezoo.training.run_config import resolve_config
 
@@ -93,21 +92,6 @@ def save_pictures(model, test_raw, out_dir, seed):
         io.atomic_write(out_dir / name, draw, suffix=".png")
 
 
-def load_run_model(run_dir, cfg):
-    """The final model of a run directory: its config with ``model.weights.h5``, else
-    ``model.keras``."""
-    weights = run_dir / io.WEIGHTS_FILE
-    if weights.is_file():
-        model = config_lib.model_from_config(cfg)
-        model.load_weights(str(weights))
-        return model
-    if (run_dir / io.KERAS_FILE).is_file():
-        return saving.load_model(run_dir / io.KERAS_FILE)
-    raise ValueError(f"{run_dir} has no trained model yet ({io.WEIGHTS_FILE} or "
-                     f"{io.KERAS_FILE}); finish the run with "
-                     f"`vaezoo train {run_dir / io.CONFIG_FILE} --out {run_dir}`")
-
-
 def evaluate(name_or_dir, num_samples=None, *, max_examples=None, verbose=1):
     """Evaluate a run directory's final model, or a pretrained entry, on its test split.
 
@@ -135,12 +119,14 @@ def evaluate(name_or_dir, num_samples=None, *, max_examples=None, verbose=1):
         raise ValueError(f"{path} is not a vaezoo run directory (no {io.CONFIG_FILE}); give a "
                          f"directory written by `vaezoo train` or a pretrained entry name")
     is_run = path.is_dir() and not (path / io.METADATA_FILE).is_file()
-    if is_run:
-        cfg = resolve_config(path / io.CONFIG_FILE)
-        model = load_run_model(path, cfg)
-    else:                                         # a pretrained entry or a preset: verified
-        model = presets.load(name_or_dir, compile=False)
-        cfg = resolve_config(presets.resolve(name_or_dir) / io.CONFIG_FILE)
+    if is_run and not any((path / f).is_file() for f in (io.WEIGHTS_FILE, io.KERAS_FILE)):
+        raise ValueError(f"{path} has no trained model yet ({io.WEIGHTS_FILE} or "
+                         f"{io.KERAS_FILE}); finish the run with "
+                         f"`vaezoo train {path / io.CONFIG_FILE} --out {path}`")
+    # As vaezoo.load reads it: a run directory's config with its weights (else its
+    # model.keras), a pretrained entry or preset verified first.
+    model = presets.load(name_or_dir, compile=False)
+    cfg = resolve_config(presets.resolve(name_or_dir) / io.CONFIG_FILE)
     if num_samples is None:
         num_samples = cfg["evaluation"]["num_importance_samples"]
     num_samples = validation.check_positive_int("num_samples", num_samples)
@@ -157,5 +143,4 @@ def evaluate(name_or_dir, num_samples=None, *, max_examples=None, verbose=1):
     return out
 
 
-__all__ = ["evaluate", "evaluation_spec", "measure_test_split", "final_metrics", "save_pictures",
-           "load_run_model"]
+__all__ = ["evaluate", "evaluation_spec", "measure_test_split", "final_metrics", "save_pictures"]
