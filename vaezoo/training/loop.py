@@ -47,7 +47,6 @@ import tensorflow as tf
 
 from vaezoo import config as config_lib
 from vaezoo import distribute, io, validation
-from vaezoo.callbacks import BatchProgbarLogger
 from vaezoo.training import datasets, run_evaluation
 from vaezoo.training.checkpoints import (RestoreRunningMetrics, StepCheckpoint, checkpoint_path,
                                          latest_checkpoint, list_checkpoints, prune_checkpoints,
@@ -251,8 +250,6 @@ def train(config, out_dir, *, epochs=None, resume=True, strategy=None, verbose=1
         state.update(epoch=epoch, batches_done=skip_now,
                      epoch_step=int(model.optimizer.iterations.numpy()))
         fit_callbacks = [guard] + list(callbacks or [])
-        if verbose:
-            fit_callbacks.append(BatchProgbarLogger())
         if every:
             fit_callbacks.append(StepCheckpoint(out_dir, every, state, keep_checkpoints, guard))
         if skip_now and running:
