@@ -18,6 +18,9 @@ Example::
     args = parser.parse_args()
     result = {**common.provenance(), "figure": 1.0}
     common.write_results(Path(args.output_dir) / "name", result, "# markdown\\n")
+
+It also holds the independent judge of generated images that several scripts
+train: ``classifier`` (a small CNN) and ``fit_classifier``.
 """
 
 import datetime
@@ -25,6 +28,7 @@ import os
 import platform
 import shlex
 import sys
+import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -34,6 +38,8 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 #: The flags docs/benchmarks.md names each CPU by
 #: (``grep -o -w -E "avx512_bf16|avx512f|avx2" /proc/cpuinfo | sort -u``).
 CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16")
+#: What ``classifier`` is, as the results files name it.
+CLASSIFIER = "CNN conv32-pool-conv64-pool-dense128-10"
 
 
 def cpu(cpuinfo="/proc/cpuinfo"):
@@ -103,3 +109,33 @@ def write_results(stem, result, markdown):
     stem.parent.mkdir(parents=True, exist_ok=True)
     io.write_json(stem.with_name(stem.name + ".json"), result)
     io.write_text(stem.with_name(stem.name + ".md"), markdown)
+
+
+def classifier(seed):
+    """The independent judge of generated 28x28x1 images: a small CNN (``CLASSIFIER``),
+    10 logits, its weights and dropout seeded by ``seed`` (``keras.utils.set_random_seed``)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([
+        keras.Input((28, 28, 1)),
+        keras.layers.Conv2D(32, 3, activation="relu"), keras.layers.MaxPooling2D(),
+        keras.layers.Conv2D(64, 3, activation="relu"), keras.layers.MaxPooling2D(),
+        keras.layers.Flatten(), keras.layers.Dense(128, activation="relu"),
+        keras.layers.Dropout(0.3), keras.layers.Dense(10)])
+
+
+def fit_classifier(seed, x, y, x_test, y_test, epochs):
+    """``classifier(seed)`` trained on real images ``x`` (in [0, 1]) and labels ``y`` (Adam
+    1e-3, batches of 128): ``(model, accuracy on x_test / y_test, training seconds)``."""
+    import keras
+    import numpy as np
+
+    clf = classifier(seed)
+    clf.compile(keras.optimizers.Adam(1e-3),
+                keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    start = time.time()
+    clf.fit(x, y, batch_size=128, epochs=epochs, verbose=2)
+    seconds = time.time() - start
+    accuracy = float(np.mean(clf.predict(x_test, batch_size=1000, verbose=0).argmax(-1) == y_test))
+    return clf, accuracy, seconds

@@ -34,16 +34,6 @@ from vaezoo import config as config_lib
 from vaezoo import data as data_lib
 
 
-def classifier(seed):
-    keras.utils.set_random_seed(seed)
-    return keras.Sequential([
-        keras.Input((28, 28, 1)),
-        keras.layers.Conv2D(32, 3, activation="relu"), keras.layers.MaxPooling2D(),
-        keras.layers.Conv2D(64, 3, activation="relu"), keras.layers.MaxPooling2D(),
-        keras.layers.Flatten(), keras.layers.Dense(128, activation="relu"),
-        keras.layers.Dropout(0.3), keras.layers.Dense(10)])
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", default="conditional_vae_fashion_mnist")
@@ -90,18 +80,13 @@ def main(argv=None):
     if args.save:
         model.save(args.save)
 
-    clf = classifier(args.seed)
-    clf.compile(keras.optimizers.Adam(1e-3),
-                keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-    start = time.time()
     if args.classifier_data == "binarized":
         x_clf, xt_clf = (data_lib.load_arrays(dataset, s, binarization="static")[0]
                          for s in (cfg["data"]["train_split"], cfg["data"]["test_split"]))
     else:
         x_clf, xt_clf = x / 255.0, xt / 255.0
-    clf.fit(x_clf, y, batch_size=128, epochs=args.classifier_epochs, verbose=2)
-    clf_seconds = time.time() - start
-    clf_test = float(np.mean(clf.predict(xt_clf, batch_size=1000, verbose=0).argmax(-1) == yt))
+    clf, clf_test, clf_seconds = common.fit_classifier(args.seed, x_clf, y, xt_clf, yt,
+                                                       args.classifier_epochs)
 
     per_class, confusion = [], []
     for c in range(len(class_names)):
@@ -127,7 +112,7 @@ def main(argv=None):
         "loaded_model": args.load, "images": args.images,
         "classifier_data": args.classifier_data,
         "cvae_test_elbo_nats": float(test_elbo),
-        "classifier": f"CNN conv32-pool-conv64-pool-dense128-10 on {args.classifier_data} images",
+        "classifier": f"{common.CLASSIFIER} on {args.classifier_data} images",
         "classifier_epochs": args.classifier_epochs,
         "classifier_train_seconds": round(clf_seconds, 1),
         "classifier_test_accuracy": clf_test, "samples_per_class": args.per_class,

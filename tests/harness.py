@@ -99,6 +99,8 @@ FAMILIES = {
     "SemiSupervisedVAE": {"num_classes": NUM_CLASSES, "latent_dim": 2, "hidden_units": (8,),
                           "classifier_hidden_units": (8,)},
     "HierarchicalVAE": {"latent_dims": (3, 2), "hidden_units": ((8,), (4,))},
+    "VQVAE": {"num_embeddings": 4, "embedding_dim": 2, "filters": (4,), "num_residual_blocks": 1,
+              "prior_kwargs": {"filters": 4, "num_layers": 2, "embedding_size": 4}},
 }
 WORKFLOW_IMAGE_SHAPE = (8, 8, 1)
 

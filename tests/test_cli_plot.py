@@ -235,3 +235,61 @@ def test_the_output_extension_is_the_format(run_dir, tmp_path):
     out = tmp_path / "samples.pdf"
     assert cli.main(["sample", str(run_dir), "-n", "4", "-o", str(out)]) == 0
     assert out.read_bytes().startswith(b"%PDF")
+
+
+# ---------------------------------------------------------------- a discrete latent (VQVAE)
+@pytest.fixture(scope="module")
+def vqvae_run(tmp_path_factory):
+    return write_run(tmp_path_factory.mktemp("runs") / "vqvae",
+                     {"class": "VQVAE", "num_embeddings": 8, "embedding_dim": 4,
+                      "filters": [8], "num_residual_blocks": 1,
+                      "prior_kwargs": {"filters": 8, "num_layers": 2, "embedding_size": 4},
+                      "binarization": "dynamic"})
+
+
+def test_plot_codes_of_a_vqvae_run(vqvae_run, tmp_path, capsys):
+    from vaezoo import plot, zoo
+    out = tmp_path / "codes.png"
+    assert cli.main(["plot", str(vqvae_run), "--kind", "codes", "-n", "40", "-o", str(out)]) == 0
+    check_png(out)
+    assert "wrote the codes plot" in capsys.readouterr().out
+    # The same figure as in Python, on the same 40 test images.
+    images, labels = cli._test_data("fashion_mnist", 40, 0)
+    python = tmp_path / "python.png"
+    fig = plot.code_usage(zoo.load(str(vqvae_run)), (images, labels), title="vqvae: code usage",
+                          path=python)
+    assert sum(bar.get_height() for bar in fig.axes[0].patches) == 40 * 14 * 14
+    np.testing.assert_array_equal(matplotlib.image.imread(str(out)),
+                                  matplotlib.image.imread(str(python)))
+
+
+@pytest.mark.parametrize("command", [["sample", "-n", "4"],
+                                     ["plot", "--kind", "reconstructions", "-n", "4"],
+                                     ["plot", "--kind", "curves"]])
+def test_samples_and_reconstructions_of_a_vqvae_run(vqvae_run, tmp_path, command):
+    out = tmp_path / "out.png"
+    assert cli.main([command[0], str(vqvae_run), *command[1:], "-o", str(out)]) == 0
+    check_png(out)
+
+
+@pytest.mark.parametrize("kind,message", [
+    ("interpolation", "interpolation needs a continuous latent; VQVAE has a discrete one"),
+    ("traversal", "traversal needs a continuous latent; VQVAE has a discrete one"),
+    ("manifold", "manifold needs a continuous latent; VQVAE has a discrete one"),
+    ("latents", "latent_scatter needs a continuous latent; VQVAE has a discrete one"),
+    ("conditional", "needs a conditional model"),
+])
+def test_latent_kinds_refuse_a_vqvae_in_one_line(vqvae_run, tmp_path, capsys, kind, message):
+    out = tmp_path / "x.png"
+    assert cli.main(["plot", str(vqvae_run), "--kind", kind, "-n", "2", "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("vaezoo: error: ") and message in err and "Traceback" not in err
+    assert ("--kind codes" in err or "sample_grid" in err) and not out.exists()
+
+
+def test_plot_codes_refuses_a_continuous_latent(run_dir, tmp_path, capsys):
+    out = tmp_path / "x.png"
+    assert cli.main(["plot", str(run_dir), "--kind", "codes", "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "code_usage needs a model with a discrete latent (VQVAE); MLPVAE has a continuous " \
+           "latent; use --kind latents" in err and not out.exists()

@@ -116,34 +116,23 @@ def _result(proc, out, timeout=600):
         return json.load(f)
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+@pytest.fixture
+def runs(tmp_path):
     """Starts the three processes at once (TF start-up dominates their time)."""
-    tmp = tmp_path_factory.mktemp("distribute")
     ports = _free_ports(2)
-    procs = {"local": _run("local", tmp)}
+    procs = {"local": _run("local", tmp_path)}
     for index in range(2):
         env = _env()
         env["TF_CONFIG"] = json.dumps({
             "cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
             "task": {"type": "worker", "index": index}})
-        procs[f"worker{index}"] = _run("multi_worker", tmp, env=env, name=f"worker{index}")
+        procs[f"worker{index}"] = _run("multi_worker", tmp_path, env=env, name=f"worker{index}")
     yield procs
-    for proc, _ in procs.values():  # e.g. when a test was deselected
+    for proc, _ in procs.values():  # e.g. when an assertion failed before every wait
         if proc.poll() is None:
             proc.kill()
             proc.wait()
         proc.log_file.close()
-
-
-@pytest.fixture(scope="module")
-def local(runs):
-    return _result(*runs["local"])
-
-
-@pytest.fixture(scope="module")
-def single(local):
-    return local["single"]
 
 
 def _free_ports(n):
@@ -166,23 +155,24 @@ def _assert_same_trajectory(got, want):
     np.testing.assert_allclose(got["weight_sums"], want["weight_sums"], rtol=0.02, atol=0.05)
 
 
-def test_single_device_learns(single):
+def test_single_device_mirrored_and_multi_worker_runs_agree(runs):
+    """One test, so that the three processes start once (a module fixture shared by
+    several tests is set up again on each pytest-xdist worker that runs one of them)."""
+    local = _result(*runs["local"])
+    single = local["single"]
+    # One device learns.
     assert single["replicas"] == 1
     assert single["final_loss"] < single["losses"][0] - 1.0
-
-
-def test_mirrored_two_cpus_matches_single_device(local, single):
+    # MirroredStrategy over two logical CPUs of one process follows it.
     mirrored = local["mirrored"]
     assert mirrored["replicas"] == 2
     _assert_same_trajectory(mirrored, single)
-
-
-def test_multi_worker_two_processes_matches_single_device(runs, single):
+    # So do two worker processes under MultiWorkerMirroredStrategy...
     results = [_result(*runs[f"worker{i}"])["multi_worker"] for i in range(2)]
     for result in results:
         assert result["replicas"] == 2
         _assert_same_trajectory(result, single)
-    # The two workers hold the same (all-reduced) model.
+    # ...which hold the same (all-reduced) model.
     np.testing.assert_allclose(results[0]["weight_sums"], results[1]["weight_sums"], rtol=1e-5)
 
 

@@ -40,9 +40,11 @@ def test_the_set_up_block_holds_the_two_commands():
 
 
 @pytest.fixture
-def mock_data(tmp_path, monkeypatch):
+def mock_data(request, tmp_path, monkeypatch):
+    """tfds' mock data, ``num_examples`` per split (``@pytest.mark.parametrize("mock_data",
+    [N], indirect=True)``; 200 unless given), in a fresh working directory."""
     monkeypatch.chdir(tmp_path)
-    with tfds.testing.mock_data(num_examples=200):
+    with tfds.testing.mock_data(num_examples=getattr(request, "param", 200)):
         yield tmp_path
 
 
@@ -56,6 +58,8 @@ def test_python_blocks_run(mock_data):
     assert (mock_data / "my_mlp").is_dir()
 
 
+# 40 images a split: the commands' cost is mostly their K=1000 evaluations of the test split.
+@pytest.mark.parametrize("mock_data", [40], indirect=True)
 def test_cli_blocks_run(mock_data):
     lines = [line for block in _blocks("sh")[1:] for line in _cli_lines(block)]
     assert lines, "the README shows no vaezoo command"

@@ -28,6 +28,7 @@ _EXPORTS = {
     "ConditionalVAE": "vaezoo.models",
     "SemiSupervisedVAE": "vaezoo.models",
     "HierarchicalVAE": "vaezoo.models",
+    "VQVAE": "vaezoo.models",
     "M1M2": "vaezoo.recipes",
     "train_m1_m2": "vaezoo.recipes",
     "list_models": "vaezoo.zoo",

@@ -9,7 +9,7 @@
                                                   a grid of samples from a trained model
     vaezoo plot NAME_OR_DIR --kind KIND -o out.png
                                                   reconstructions, interpolation, traversal,
-                                                  manifold, latents, conditional, curves
+                                                  manifold, latents, conditional, codes, curves
 
 Each command is one small function ``_<command>(args)`` and one parser block
 in ``build_parser``. Wrong arguments exit with status 2 and argparse's usage
@@ -235,6 +235,13 @@ def _plot_conditional(model, dataset, args):
                                  path=args.output)
 
 
+def _plot_codes(model, dataset, args):
+    from vaezoo import plot  # lazy: matplotlib and TensorFlow load only to plot
+    images, labels = _test_data(dataset, args.n or 2000, args.seed)
+    return plot.code_usage(model, (images, labels), max_examples=None, title=args.title,
+                           path=args.output)
+
+
 PLOT_KINDS = {
     "reconstructions": (_plot_reconstructions, "test images above their reconstructions "
                                                "(-n images, default 16)"),
@@ -248,6 +255,8 @@ PLOT_KINDS = {
                                "(-n images, default 2000)"),
     "conditional": (_plot_conditional, "samples per class of a conditional model "
                                        "(-n per class, default 8)"),
+    "codes": (_plot_codes, "how often test images use each code of a VQ-VAE's codebook, "
+                           "with its perplexity (-n images, default 2000)"),
     "curves": (None, "training curves from the run's metrics.json (needs no model)"),
 }
 
@@ -278,7 +287,8 @@ def _training_history(name_or_dir):
 PLOT_TITLES = {"reconstructions": "reconstructions", "interpolation": "{method} interpolation",
                "traversal": "latent traversals, most informative first",
                "manifold": "2-D latent manifold", "latents": "latent means by class",
-               "conditional": "samples per class", "curves": "training curves"}
+               "conditional": "samples per class", "codes": "code usage",
+               "curves": "training curves"}
 
 
 def _plot(args):
@@ -400,6 +410,7 @@ def build_parser():
               "vaezoo plot runs/mlp2d --kind manifold -n 15 -o manifold.png",
               "vaezoo plot runs/mlp --kind latents -o latents.png",
               "vaezoo plot runs/cvae --kind conditional -o classes.png",
+              "vaezoo plot runs/vqvae --kind codes -o codes.png",
               "vaezoo plot runs/mlp --kind curves -o curves.png"])
     p.add_argument("model", metavar="NAME_OR_DIR",
                    help="a pretrained entry (see `vaezoo list`) or a `vaezoo train` run directory")

@@ -58,6 +58,7 @@ SCHEMA = {
         "steps_per_epoch": (int, None),
         "deterministic": (bool, False),
         "checkpoint_every": (int, None),
+        "prior_epochs": (int, 0),            # VQVAE: epochs of fit_prior after `epochs`
     },
     "evaluation": {
         "num_importance_samples": (int, 1000),

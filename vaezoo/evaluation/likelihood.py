@@ -37,6 +37,13 @@ each ``log p(x|y=c)`` the estimate above with ``K`` samples from ``q(z|x,y=c)``
 (``C * K`` decoder passes per image). A class-conditional model without a class
 prior (``ConditionalVAE``) gets ``log p(x|y)`` with the labels in the data.
 
+Deterministic posteriors (VQ-VAE)
+---------------------------------
+When q(z|x) is a point mass on z(x) (``VQVAE``: the nearest-code grid), every
+weight is the same, ``log p(x|z(x)) + log p(z(x))``, and the estimate is exactly
+that ELBO for every ``K``: a bound on ``log p(x)``, not an estimate of it. The
+result then says so: ``"estimate": "bound"`` (otherwise ``"importance_sampled"``).
+
 Bits per dimension
 ------------------
 ``bits/dim = -log p(x) / (H * W * C * ln 2)``, ``log p(x)`` in nats. For discrete
@@ -197,7 +204,9 @@ def log_likelihood(model, data, num_samples=1000, *, sample_batch=None, max_exam
       error of that mean over examples; NaN for one example), ``bits_per_dim``,
       ``num_samples``, ``num_examples``, ``precision`` (the one used: the name
       of the model's dtype policy for None), ``classes_summed_out`` (True for an
-      M2 model) and, if asked, ``per_example`` (float64 array of estimates).
+      M2 model), ``estimate`` ("bound" for a deterministic posterior, see the
+      module docstring, else "importance_sampled") and, if asked, ``per_example``
+      (float64 array of estimates).
 
     Raises:
       ValueError: if ``num_samples`` / ``sample_batch`` is not positive, the
@@ -250,6 +259,8 @@ def log_likelihood(model, data, num_samples=1000, *, sample_batch=None, max_exam
         "num_examples": int(per_example.size),
         "precision": precision or model.dtype_policy.name,
         "classes_summed_out": sum_classes,
+        "estimate": "bound" if getattr(model, "deterministic_posterior", False)
+        else "importance_sampled",
     }
     if return_per_example:
         out["per_example"] = per_example

@@ -99,10 +99,12 @@ class _DiscretizedLogisticMixture(tfd.Distribution):
         return tf.reduce_logsumexp(tf.nn.log_softmax(self._logits) + log_mass, axis=-1)
 
     def _mean(self):
-        # Exact: sum_k x_k P(x_k) over the 256 levels, one component axis at a time.
-        levels = tf.range(NUM_LEVELS, dtype=tf.float32) / (NUM_LEVELS - 1)
-        log_mass = _log_bin_mass(levels, self._loc[..., None], self._log_scale[..., None])
-        component_means = tf.reduce_sum(tf.exp(log_mass) * levels, axis=-1)     # [..., M]
+        # Exact, summed by parts: with x_k = k / 255, E[x] = sum_k x_k P(x_k)
+        # = (1 / 255) sum_{k=1}^{255} P(x >= x_k), and P(x >= x_k) = 1 - F((k - 1/2) / 255),
+        # one sigmoid per level (F the logistic CDF; the tails belong to the end bins).
+        edges = (tf.range(1, NUM_LEVELS, dtype=tf.float32) - 0.5) / (NUM_LEVELS - 1)
+        survival = tf.sigmoid((self._loc[..., None] - edges) * tf.exp(-self._log_scale[..., None]))
+        component_means = tf.reduce_sum(survival, axis=-1) / (NUM_LEVELS - 1)   # [..., M]
         return tf.reduce_sum(tf.nn.softmax(self._logits) * component_means, axis=-1)
 
     def _sample_n(self, n, seed=None):

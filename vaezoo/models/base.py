@@ -110,6 +110,9 @@ class VAE(keras.Model):
     """
 
     is_conditional = False
+    #: Whether q(z|x) is a point mass (a VQ-VAE's nearest codes): log-likelihood
+    #: "estimates" of such a model are its ELBO, a bound (``vaezoo.evaluation``).
+    deterministic_posterior = False
 
     #: The config entries a model learns from its first batch when they are not
     #: given (``image_shape``; conditional families add ``condition_shape``):
@@ -386,9 +389,12 @@ class VAE(keras.Model):
 
     def _record(self, loss, t):
         values = {"loss": loss, **{k: tf.reduce_mean(v) for k, v in t.items()}}
-        for tracker in self._trackers:
+        # A step reports the trackers of the terms it computed (a VQVAE's training
+        # steps leave ``mse`` to evaluation).
+        trackers = [m for m in self._trackers if m.name in values]
+        for tracker in trackers:
             tracker.update_state(values[tracker.name])
-        results = {m.name: m.result() for m in self._trackers}
+        results = {m.name: m.result() for m in trackers}
         if _multi_worker():
             # Keras reduces step outputs across workers with reduce(MEAN, axis=0),
             # which rejects scalars: give it one value per replica.

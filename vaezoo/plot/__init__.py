@@ -21,7 +21,13 @@ One module per kind of figure:
 ``curves``        ``training_curves``
 ``inputs``        a batch in any format -> the model's x and condition y
 ``marginals``     the prior's per-dimension quantiles, mean and stddev
+``codes``         ``code_usage`` of a discrete latent (VQ-VAE); ``discrete_latent``
 ================  ==========================================================
+
+The latent-space views (interpolation, traversal, manifold, latent scatter,
+prior marginals) need a continuous latent; given a model with a discrete one
+(a ``VQVAE``'s code grid), they raise a ValueError naming a picture that works
+(``code_usage``, ``reconstructions``, ``sample_grid``).
 
 Example:
   >>> model = vaezoo.load("mlp_vae_fashion_mnist")
@@ -30,6 +36,7 @@ Example:
   >>> vaezoo.plot.reconstructions(model, images, path="reconstructions.png")
 """
 
+from vaezoo.plot.codes import code_usage, discrete_latent
 from vaezoo.plot.curves import CURVE_ORDER, training_curves
 from vaezoo.plot.grid import DEFAULT_CELL, DEFAULT_DPI, check_image_path, image_formats, tile
 from vaezoo.plot.latents import (INTERPOLATIONS, interpolate_codes, interpolation, kl_order,
@@ -46,6 +53,7 @@ __all__ = [
     "manifold",
     "latent_scatter",
     "conditional_grid",
+    "code_usage",
     "training_curves",
     "tile",
     "check_image_path",
@@ -56,6 +64,7 @@ __all__ = [
     "kl_order",
     "pca_2d",
     "prior_marginals",
+    "discrete_latent",
     "INTERPOLATIONS",
     "CURVE_ORDER",
     "DEFAULT_CELL",

@@ -2,13 +2,16 @@ r"""Views of the latent space: paths between codes, traversals of one unit, the 
 
 Interpolation (linear or spherical) between the posterior means of two images,
 traversals ordered by each unit's KL, and a scatter of the posterior means
-(projected on their principal axes when there are more than two).
+(projected on their principal axes when there are more than two). Each needs a
+continuous latent: a discrete one (a VQ-VAE's code grid) is refused with the
+pictures that work instead (``vaezoo.plot.codes``).
 """
 
 import matplotlib
 import numpy as np
 
 from vaezoo.evaluation import kl_per_dimension, labelled_batches
+from vaezoo.plot.codes import require_continuous_latent
 from vaezoo.plot.grid import (DEFAULT_CELL, DEFAULT_DPI, check_image_path, image_grid,
                               model_name, new_figure, save)
 from vaezoo.plot.inputs import examples, model_inputs
@@ -19,6 +22,11 @@ __all__ = ["INTERPOLATIONS", "interpolate_codes", "interpolation", "kl_order", "
            "pca_2d", "latent_scatter"]
 
 INTERPOLATIONS = ("linear", "slerp")
+
+#: Why traversals need a continuous latent, and what to draw for a discrete one.
+_NO_UNITS = ("its positions have no prior mean and standard deviation to walk in, nor a KL "
+             "to order them by")
+_CODE_PICTURES = "code_usage (vaezoo plot --kind codes) or reconstructions"
 
 
 def interpolate_codes(za, zb, ts, method="linear"):
@@ -78,6 +86,9 @@ def interpolation(model, a, b, steps=10, method="linear", *, title=None, path=No
       a ``matplotlib.figure.Figure``.
     """
     check_image_path(path)
+    require_continuous_latent(
+        model, "interpolation", "the points between two code grids are not codes",
+        "reconstructions or sample_grid (vaezoo plot --kind reconstructions, vaezoo sample)")
     steps = check_positive_int("steps", steps)
     if steps < 2:
         raise ValueError(f"steps must be at least 2 (the two ends); got {steps}")
@@ -118,6 +129,7 @@ def kl_order(model, data):
     averaged over (at most 2000 examples of) ``data``; for a conditional prior
     p(z|y), m and s are the moments of each batch's own p(z|y), from draws.
     """
+    require_continuous_latent(model, "kl_order", _NO_UNITS, _CODE_PICTURES)
     try:
         return np.asarray(kl_per_dimension(model, data, progress=False)), "KL(q || prior)"
     except NotImplementedError:  # not factorized: the moment-matched Gaussian below
@@ -165,6 +177,7 @@ def traversal(model, image, dims=8, *, steps=9, span=3.0, data=None, title=None,
       a ``matplotlib.figure.Figure``.
     """
     check_image_path(path)
+    require_continuous_latent(model, "traversal", _NO_UNITS, _CODE_PICTURES)
     steps = check_positive_int("steps", steps)
     if not span > 0:
         raise ValueError(f"span must be > 0 (prior standard deviations); got {span!r}")
@@ -234,6 +247,9 @@ def latent_scatter(model, data, *, max_examples=2000, class_names=None, title=No
       a ``matplotlib.figure.Figure``.
     """
     check_image_path(path)
+    require_continuous_latent(
+        model, "latent_scatter", "a code index is a name, not a coordinate to project",
+        _CODE_PICTURES)
     means, labels = [], []
     for x, batch_labels, y in labelled_batches(model, data, max_examples):
         q = model.encode(x, y)

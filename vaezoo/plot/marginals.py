@@ -4,6 +4,8 @@ mean and standard deviation a traversal walks in."""
 import numpy as np
 import tensorflow as tf
 
+from vaezoo.plot.codes import require_continuous_latent
+
 
 def tf_seed(seed):
     """A stateless TensorFlow seed [2] from an integer."""
@@ -24,6 +26,9 @@ def prior_marginals(model, y=None, num_samples=20_000, seed=0):
       >>> quantile, mean, std = prior_marginals(model)   # a standard normal prior
       >>> quantile([0.5, 0.975])[:, 0]                     # [0.0, 1.96]
     """
+    require_continuous_latent(
+        model, "prior_marginals", "the quantiles, mean and stddev of code indices mean nothing",
+        "sample_grid (images) or model.prior().sample(n) (code grids)")
     prior = model.prior(y)
     inner = getattr(prior, "distribution", None)
     if type(prior).__name__ == "Independent" and inner.event_shape.rank == 0:

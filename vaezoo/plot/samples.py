@@ -3,6 +3,7 @@ p(x|z)."""
 
 import numpy as np
 
+from vaezoo.plot.codes import require_continuous_latent
 from vaezoo.plot.grid import (DEFAULT_CELL, DEFAULT_DPI, as_images, check_image_path,
                               image_grid, model_name, save, square_rows)
 from vaezoo.plot.marginals import prior_marginals
@@ -134,6 +135,9 @@ def manifold(model, n=20, *, quantiles=(0.05, 0.95), condition=None, title=None,
       Kingma & Welling, "Auto-Encoding Variational Bayes", ICLR 2014, fig. 4.
     """
     check_image_path(path)
+    require_continuous_latent(
+        model, "manifold", "its prior has no quantiles to lay a grid of codes on",
+        "sample_grid (vaezoo sample) or code_usage (vaezoo plot --kind codes)")
     if model.latent_dim != 2:
         raise ValueError(
             f"manifold needs a 2-D latent space; this model has latent_dim={model.latent_dim}. "

@@ -3,6 +3,7 @@
 from vaezoo.priors.base import Prior
 from vaezoo.priors.flow import FlowPrior
 from vaezoo.priors.mixture import MixtureOfGaussians
+from vaezoo.priors.pixelcnn import GatedPixelCNN, PixelCNNCodes, uniform_codes
 from vaezoo.priors.standard_normal import StandardNormal
 from vaezoo.priors.vamp import VampPrior
 from vaezoo.registry import build
@@ -20,5 +21,7 @@ def get(name, latent_dim, **kwargs):
     return build("prior", name, PRIORS, latent_dim, **kwargs)
 
 
+# GatedPixelCNN is not in PRIORS: it is a prior over a VQ-VAE's code grid (it needs the
+# grid shape and the codebook size), built by that model, not a p(z) over latent_dim.
 __all__ = ["PRIORS", "Prior", "StandardNormal", "MixtureOfGaussians", "VampPrior", "FlowPrior",
-           "get"]
+           "GatedPixelCNN", "PixelCNNCodes", "uniform_codes", "get"]

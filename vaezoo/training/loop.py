@@ -85,6 +85,7 @@ def run_record(model, cfg, history, train_time, val_record):
         "binarization_seed": model.binarization_seed if binarization else None,
         "test_binarization": "static" if binarization else None,
         "epochs": cfg["training"]["epochs"],
+        "prior_epochs": cfg["training"].get("prior_epochs", 0),
         "steps": int(model.optimizer.iterations.numpy()),
         "history": history,
         "train_time_s": train_time,
@@ -94,6 +95,12 @@ def run_record(model, cfg, history, train_time, val_record):
     }
 
 
+def all_epochs(cfg):
+    """``[training] epochs`` plus ``prior_epochs``: the epochs a run trains, the last
+    ``prior_epochs`` of them through ``model.fit_prior`` (a VQVAE's second stage)."""
+    return cfg["training"]["epochs"] + cfg["training"].get("prior_epochs", 0)
+
+
 def finished_metrics(out_dir, built_cfg, evaluate):
     """The stored metrics of a finished run of ``built_cfg`` in ``out_dir``, or None.
 
@@ -101,7 +108,7 @@ def finished_metrics(out_dir, built_cfg, evaluate):
     newest checkpoint is the last epoch's with the same step, and (unless
     ``evaluate`` is False) the evaluation it holds is the one asked for now.
     """
-    path, total = out_dir / io.METRICS_FILE, built_cfg["training"]["epochs"]
+    path, total = out_dir / io.METRICS_FILE, all_epochs(built_cfg)
     ckpt = latest_checkpoint(out_dir)
     if not path.is_file() or not (out_dir / io.WEIGHTS_FILE).is_file() or ckpt is None \
             or ckpt.name != checkpoint_path(out_dir, total).name:
@@ -111,7 +118,7 @@ def finished_metrics(out_dir, built_cfg, evaluate):
         meta, _ = read_checkpoint(ckpt)
     except (OSError, ValueError):
         return None
-    if not isinstance(metrics, dict) or metrics.get("epochs") != total \
+    if not isinstance(metrics, dict) or metrics.get("epochs") != built_cfg["training"]["epochs"] \
             or metrics.get("config_digest") != config_digest(built_cfg) \
             or metrics.get("steps") != meta.get("step"):
         return None
@@ -139,6 +146,8 @@ def train(config, out_dir, *, epochs=None, resume=True, strategy=None, verbose=1
       config: a config dict (``vaezoo.config.load_config``), a zoo entry name or a path.
       out_dir: the run directory (created).
       epochs: overrides ``[training] epochs`` (the total, counting resumed epochs).
+        ``[training] prior_epochs`` more epochs follow, through ``model.fit_prior``
+        (a VQVAE's prior on the frozen codes).
       resume: continue from the newest checkpoint in ``out_dir``; False starts over
         (old checkpoints are deleted).
       strategy: None, a ``tf.distribute.Strategy`` or a name ("mirrored", ...).
@@ -175,7 +184,8 @@ def train(config, out_dir, *, epochs=None, resume=True, strategy=None, verbose=1
     keep_checkpoints = validation.check_positive_int("keep_checkpoints", keep_checkpoints)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    total_epochs, seed = cfg["training"]["epochs"], cfg["training"]["seed"]
+    total_epochs, seed = all_epochs(cfg), cfg["training"]["seed"]
+    main_epochs = cfg["training"]["epochs"]
     every = cfg["training"].get("checkpoint_every")
 
     train_raw, val_raw, test_raw, val_record = datasets.split_datasets(cfg, verbose)
@@ -207,6 +217,10 @@ def train(config, out_dir, *, epochs=None, resume=True, strategy=None, verbose=1
         compile_kwargs = {"steps_per_execution": min(every, 32)} if every else {}
         model.compile(optimizer=config_lib.optimizer_from_config(cfg), **compile_kwargs)
         model.optimizer.build(model.trainable_variables)
+    if cfg["training"].get("prior_epochs") and not hasattr(model, "fit_prior"):
+        raise ValueError(
+            f"[training] prior_epochs is for models with a separately trained prior "
+            f"(VQVAE's fit_prior); {type(model).__name__} has none. Remove prior_epochs.")
     if not resume:                       # only now: the new config is known to be good
         for old in list_checkpoints(out_dir):
             old.unlink()
@@ -257,9 +271,12 @@ def train(config, out_dir, *, epochs=None, resume=True, strategy=None, verbose=1
         data = datasets.epoch_data(train_fit, cfg, epoch, skip_now)
         val = (datasets.prefetched(val_raw.batch(cfg["data"]["batch_size"]))
                if val_raw else None)
+        stage = model.fit_prior if epoch >= main_epochs else model.fit
         if verbose:
-            print(f"Epoch {epoch + 1}/{total_epochs}", flush=True)
-        result = model.fit(data, validation_data=val, epochs=1, verbose=verbose, shuffle=False,
+            print(f"Epoch {epoch + 1}/{total_epochs}"
+                  + (" (the prior, on the frozen codes)" if epoch >= main_epochs else ""),
+                  flush=True)
+        result = stage(data, validation_data=val, epochs=1, verbose=verbose, shuffle=False,
                            callbacks=fit_callbacks)
         if guard.failure is not None:
             raise TrainingDiverged(guard.failure)

@@ -54,6 +54,11 @@ def measure_test_split(model, cfg, test_raw, num_samples, max_examples, verbose)
     if getattr(model, "is_conditional", False):
         # evaluation.log_likelihood / elbo condition on the label each test image carries.
         test["log_likelihood_is"] = "log p(x|y), y = the true test label (also the ELBO)"
+    if ll["estimate"] == "bound":
+        test["log_likelihood_is"] = (
+            "the bound log p(x|z_q) + log p(k(x)): the posterior is a point mass (the nearest "
+            "codes), so importance sampling returns the ELBO itself for any K; not an "
+            "estimate of log p(x)")
     if callable(getattr(model, "classify", None)):
         test["accuracy"] = evaluation.classification_accuracy(
             model, _eval_batches(test_raw, cfg), max_examples=max_examples, progress=progress)
@@ -82,13 +87,21 @@ def final_metrics(model, cfg, train_raw, test_raw, verbose):
             "eval_time_s": time.perf_counter() - started}
 
 
+#: The picture of a run whose model has a discrete latent: the use of its codebook.
+CODES_FILE = "codes.png"
+
+
 def save_pictures(model, test_raw, out_dir, seed):
-    """``samples.png`` (64 draws from the prior) and ``reconstructions.png`` (16 test images)."""
+    """``samples.png`` (64 draws from the prior), ``reconstructions.png`` (16 test images)
+    and, for a model with a discrete latent (a VQVAE), ``codes.png`` (how often the first
+    2000 test images use each code: ``plot.code_usage``)."""
     images = next(iter(test_raw.batch(16)))
     out_dir = Path(out_dir)
-    for name, draw in ((io.SAMPLES_FILE, lambda p: plot.sample_grid(model, 64, seed=seed, path=p)),
-                       (io.RECONSTRUCTIONS_FILE, lambda p: plot.reconstructions(model, images,
-                                                                                path=p))):
+    pictures = [(io.SAMPLES_FILE, lambda p: plot.sample_grid(model, 64, seed=seed, path=p)),
+                (io.RECONSTRUCTIONS_FILE, lambda p: plot.reconstructions(model, images, path=p))]
+    if plot.discrete_latent(model):
+        pictures.append((CODES_FILE, lambda p: plot.code_usage(model, test_raw, path=p)))
+    for name, draw in pictures:
         io.atomic_write(out_dir / name, draw, suffix=".png")
 
 
