@@ -11,7 +11,7 @@ DATA_DIR ?= /usr/share/datasets/fashion-mnist
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 BENCHMARKS := bench-throughput bench-likelihood bench-structured-output \
-              bench-conditional-generation bench-semi-supervised
+              bench-conditional-generation bench-semi-supervised bench-vq-vae
 .PHONY: setup data demo test test-slow bench $(BENCHMARKS) zoo-table clean
 
 $(VENV)/.installed: pyproject.toml
@@ -64,6 +64,9 @@ bench-conditional-generation: setup
 
 bench-semi-supervised: setup
 	$(PY) benchmarks/semi_supervised.py --labels 100 600 1000 3000 --seeds 0 1 2 --m2-epochs 3
+
+bench-vq-vae: setup
+	$(PY) benchmarks/vq_vae.py --load vqvae_fashion_mnist
 
 # The README's zoo table, from the pretrained entries' model cards (tools/zoo_table.py --check
 # only says whether it is up to date).
