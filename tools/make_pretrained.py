@@ -200,6 +200,29 @@ def _split_size(cfg, source):
     return data.info(cfg["data"]["dataset"])["splits"].get(cfg["data"]["test_split"])
 
 
+def codebook_metrics(model, batches):
+    """A VQ-VAE's test reconstruction error and codebook use: the mean squared error per
+    pixel of the reconstruction mean on [0, 1], and the perplexity of all test codes
+    pooled (``VectorQuantizer.perplexity``) with the number of codes used."""
+    import numpy as np
+    import tensorflow as tf
+    codes, squared, pixels = [], 0.0, 0
+    for batch in batches:
+        x = model.preprocess(batch["image"])[0]
+        k = model.encode(x).codes
+        squared += float(tf.reduce_sum(tf.square(model.decode(k).mean() - x)))
+        pixels += int(np.prod(x.shape))
+        codes.append(k)
+    codes = tf.concat(codes, axis=0)
+    return {"test_reconstruction_mse": squared / pixels,
+            "test_reconstruction_mse_is": "per pixel on [0, 1], the mean of p(x|z_q(x)) "
+                                          "against the 8-bit test image / 255",
+            "codebook_size": model.num_embeddings,
+            "test_codebook_perplexity": float(model.quantizer.perplexity(codes)),
+            "test_codes_used": int(np.count_nonzero(model.quantizer.counts(codes).numpy())),
+            "test_codebook_perplexity_is": "exp of the entropy of all test codes pooled"}
+
+
 def subset_check(model, cfg, source, subset_samples=SUBSET_SAMPLES):
     from vaezoo import evaluation
     k = cfg["evaluation"]["num_importance_samples"]
@@ -278,6 +301,9 @@ def main(argv=None):
         metrics["config_num_importance_samples"] = config_k
     if "last_epoch_train_elbo" in run_metrics:
         metrics["last_epoch_train_elbo"] = run_metrics["last_epoch_train_elbo"]
+    if getattr(model, "quantizer", None) is not None:
+        metrics.update(codebook_metrics(model, test_batches(cfg, cfg["data"]["test_split"],
+                                                            source)))
     check = subset_check(model, cfg, source, args.subset_samples)
     card = {
         "name": args.name,
@@ -293,6 +319,7 @@ def main(argv=None):
         # Every binarized model is evaluated on the statically binarized test set.
         "test_binarization": "static" if cfg["model"].get("binarization") else None,
         "epochs": run_metrics.get("epochs", cfg["training"]["epochs"]),
+        "prior_epochs": run_metrics.get("prior_epochs", cfg["training"].get("prior_epochs", 0)),
         "steps": run_metrics.get("steps"),
         "batch_size": cfg["data"]["batch_size"],
         "optimizer": cfg["optimizer"],
