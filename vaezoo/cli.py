@@ -124,12 +124,21 @@ def _train(args):
         print(f"vaezoo: {cfg.get('name')}: {trained}; no evaluation (--no-eval); run in {out}. "
               f"Evaluate it with: vaezoo evaluate {out}")
         return 0
-    print(f"vaezoo: {cfg.get('name')}: test log p(x) = {test['log_likelihood']:.2f} "
+    print(f"vaezoo: {cfg.get('name')}: {_likelihood_label(test)} = "
+          f"{test['log_likelihood']:.2f} "
           f"± {test['stderr']:.2f} nats ({test['bits_per_dim']:.4f} bits/dim), test ELBO = "
           f"{test['elbo']:.2f}, train ELBO = {metrics['train']['elbo']:.2f}; {trained}; run in "
           f"{out}\nvaezoo: evaluated with {_evaluated(metrics['evaluation'])}"
           + _full_protocol_hint(metrics["evaluation"], full_k, out))
     return 0
+
+
+def _likelihood_label(test):
+    """What the test log-likelihood is: the importance-sampled log p(x), or for a
+    deterministic posterior (VQ-VAE) the bound it equals (``log_likelihood_is``)."""
+    if str(test.get("log_likelihood_is", "")).startswith("the bound"):
+        return "test bound log p(x|z_q) + log p(codes)"
+    return "test log p(x)"
 
 
 def _evaluate(args):
@@ -140,7 +149,8 @@ def _evaluate(args):
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(f"vaezoo: {args.model}: test log p(x) = {result['log_likelihood']:.2f} "
+        print(f"vaezoo: {args.model}: {_likelihood_label(result)} = "
+              f"{result['log_likelihood']:.2f} "
               f"± {result['stderr']:.2f} nats ({result['bits_per_dim']:.4f} bits/dim), "
               f"test ELBO = {result['elbo']:.2f} (rate {result['rate']:.2f}, distortion "
               f"{result['distortion']:.2f})\nvaezoo: evaluated with {_evaluated(result)}")

@@ -132,9 +132,8 @@ class VAE(keras.Model):
         self.prior_kwargs = dict(prior_kwargs or {})
         self.posterior_kwargs = dict(posterior_kwargs or {})
         self.likelihood_layer = likelihoods_lib.get(likelihood, **self.likelihood_kwargs)
-        self.prior_layer = priors_lib.get(prior, self.latent_dim, **self.prior_kwargs)
-        self.posterior_layer = posteriors_lib.get(posterior, self.latent_dim,
-                                                  **self.posterior_kwargs)
+        self.prior_layer = self._make_prior_layer(prior)
+        self.posterior_layer = self._make_posterior_layer(posterior)
         self.likelihood, self._prior_name, self.posterior = likelihood, prior, posterior
         self.binarization = inputs.check_binarization(binarization, likelihood,
                                                       self.likelihood_layer.support)
@@ -159,6 +158,15 @@ class VAE(keras.Model):
         super().__setattr__(name, value)
 
     # ------------------------------------------------------------------ building
+    def _make_prior_layer(self, prior):
+        """The layer of p(z) named ``prior`` (``vaezoo.priors``); a family with a prior
+        of its own returns None here and sets ``prior_layer`` itself (or not at all)."""
+        return priors_lib.get(prior, self.latent_dim, **self.prior_kwargs)
+
+    def _make_posterior_layer(self, posterior):
+        """The layer of q(z|x) named ``posterior`` (``vaezoo.posteriors``)."""
+        return posteriors_lib.get(posterior, self.latent_dim, **self.posterior_kwargs)
+
     def _make_encoder(self, image_shape):
         """x [B, H, W, C] -> features [B, F]. Subclasses implement."""
         raise NotImplementedError
@@ -182,7 +190,7 @@ class VAE(keras.Model):
         self.decoder = self._make_decoder(image_shape, out_channels)
         self.decoder.build((None, self._decoder_input_size()))
         self.likelihood_layer.build(image_shape)
-        if not self.prior_layer.built:
+        if self.prior_layer is not None and not self.prior_layer.built:
             self.prior_layer.build(image_shape)  # image-space priors (VampPrior) need it
         self.built = True
 

@@ -322,6 +322,10 @@ class ConditionalVAE(VAE):
         super().__init__(**kwargs)
 
     # ------------------------------------------------------------------ building
+    def _make_prior_layer(self, prior):
+        # A learned p(z|y) needs the condition's size: _build_for makes it.
+        return None if self.conditional_prior else super()._make_prior_layer(prior)
+
     @property
     def condition_size(self):
         """Width of the condition features the networks see."""

@@ -153,12 +153,17 @@ class HierarchicalVAE(VAE):
                 "posteriors go with MLPVAE or ConvVAE.")
         image_shape = kwargs.pop("image_shape", None)
         super().__init__(latent_dim=total, prior=prior, posterior=posterior, **kwargs)
-        # q(z1|x) is the base class's posterior head, over z1 only.
-        self.posterior_layer = DiagonalGaussian(self.latent_dims[0], name="q_z1")
         if image_shape is not None:
             self._build_for(tuple(int(d) for d in image_shape))
 
     # ------------------------------------------------------------------ building
+    def _make_prior_layer(self, prior):
+        return None      # p(z2) p(z1|z2): ``prior`` below
+
+    def _make_posterior_layer(self, posterior):
+        # q(z1|x) is the base class's posterior head, over z1 only.
+        return DiagonalGaussian(self.latent_dims[0], name="q_z1")
+
     def _make_encoder(self, image_shape):
         return keras.Sequential([keras.layers.Flatten(),
                                  mlp(self.hidden_units[0], self.activation)], name="encoder")

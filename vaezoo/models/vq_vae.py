@@ -191,7 +191,6 @@ class VQVAE(VAE):
             GatedPixelCNN(self.num_embeddings, (2, 2), **self.prior_kwargs)
         self.latent_dim = None      # h * w once built
         self.grid_shape = None
-        self.prior_layer = self.posterior_layer = None
         self.objective = "vqvae"
         names = ["loss", "elbo", "rate", "distortion", "codebook_loss", "commitment_loss",
                  "perplexity", "mse"]
@@ -201,6 +200,12 @@ class VQVAE(VAE):
             self._build_for(tuple(int(d) for d in image_shape))
 
     # ------------------------------------------------------------------ building
+    def _make_prior_layer(self, prior):
+        return None      # the PixelCNN, built with the grid in _build_for (or uniform)
+
+    def _make_posterior_layer(self, posterior):
+        return None      # the nearest-code assignment of ``quantizer``
+
     def _build_for(self, image_shape):
         if len(image_shape) != 3 or any(d <= 0 for d in image_shape):
             raise ValueError(f"image_shape must be (height, width, channels); got {image_shape}")

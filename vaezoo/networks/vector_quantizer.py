@@ -103,12 +103,13 @@ class VectorQuantizer(keras.layers.Layer):
 
     def codes(self, z_e):
         """k(z_e): int32 indices [...] of the nearest codes of z_e [..., D]."""
-        flat = tf.reshape(tf.cast(z_e, tf.float32), [-1, self.embedding_dim])
-        distances = (tf.reduce_sum(flat ** 2, axis=1, keepdims=True)
-                     - 2.0 * tf.matmul(flat, self.codebook, transpose_b=True)
-                     + tf.reduce_sum(self.codebook ** 2, axis=1)[None, :])
-        indices = tf.argmin(distances, axis=1, output_type=tf.int32)
-        return tf.reshape(indices, tf.shape(z_e)[:-1])
+        with tf.name_scope("nearest_code"):   # float32 under any dtype policy
+            flat = tf.reshape(tf.cast(z_e, tf.float32), [-1, self.embedding_dim])
+            distances = (tf.reduce_sum(flat ** 2, axis=1, keepdims=True)
+                         - 2.0 * tf.matmul(flat, self.codebook, transpose_b=True)
+                         + tf.reduce_sum(self.codebook ** 2, axis=1)[None, :])
+            indices = tf.argmin(distances, axis=1, output_type=tf.int32)
+            return tf.reshape(indices, tf.shape(z_e)[:-1])
 
     def lookup(self, codes):
         """e_k for int codes [...]: float32 [..., D]."""
