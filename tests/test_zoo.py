@@ -238,7 +238,9 @@ def test_pretrained_card_is_complete(name):
     for key in ("test_log_likelihood", "test_log_likelihood_stderr", "num_importance_samples",
                 "num_test_examples", "test_elbo"):
         assert isinstance(metrics[key], (int, float)), key
-    assert 0 < metrics["test_log_likelihood_stderr"] < 5
+    # Over the whole test split the standard error is a fraction of a percent of the mean
+    # (0.3 % for binarized and for 8-bit entries alike), never a subset's.
+    assert 0 < metrics["test_log_likelihood_stderr"] < 0.01 * abs(metrics["test_log_likelihood"])
     assert (zoo.pretrained_entries()[name] / "samples.png").is_file()
 
 

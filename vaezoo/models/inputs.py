@@ -110,24 +110,25 @@ def as_image_batch(model, images):
     return x
 
 
-def as_latent(z, latent_dim, owner):
-    """z as float32 [..., latent_dim]; the last axis is checked when it is known
-    (always eagerly), so a wrong size is a ValueError, not a failed reshape.
-    ``owner`` names the model in the message."""
+def as_latent(z, latent_dim, owner, *, dtype=tf.float32, what="latent codes",
+              layout="[batch, latent_dim] (or [..., batch, latent_dim])"):
+    """z as ``dtype`` [..., latent_dim] (float32 latent codes; a VQ-VAE asks for int32
+    code grids); the last axis is checked when it is known (always eagerly), so a
+    wrong size is a ValueError, not a failed reshape. ``owner`` names the model and
+    ``what`` / ``layout`` the expected values in the messages."""
     if not tf.is_tensor(z):
         z = np.asarray(z)
         if z.dtype.kind not in "fiu":
-            raise TypeError(f"z must be a float array of latent codes [..., latent_dim="
-                            f"{latent_dim}]; got dtype {z.dtype}")
+            raise TypeError(f"z must be an array of {what} [..., latent_dim={latent_dim}]; "
+                            f"got dtype {z.dtype}")
     z = tf.convert_to_tensor(z)
     if not (z.dtype.is_floating or z.dtype.is_integer):
-        raise TypeError(f"z must be a float tensor of latent codes [..., latent_dim="
-                        f"{latent_dim}]; got dtype {z.dtype.name}")
-    z = tf.cast(z, tf.float32) if z.dtype != tf.float32 else z
+        raise TypeError(f"z must be a tensor of {what} [..., latent_dim={latent_dim}]; got "
+                        f"dtype {z.dtype.name}")
     if z.shape.rank == 0 or (z.shape.rank is not None and z.shape[-1] is not None
                              and z.shape[-1] != latent_dim):
         raise ValueError(
-            f"z must have shape [batch, latent_dim] (or [..., batch, latent_dim]) with "
-            f"latent_dim={latent_dim} for this {owner}; got shape "
-            f"{tuple(z.shape)}. Decode codes from model.encode(x) or model.prior().sample(n).")
-    return z
+            f"z must have shape {layout} with latent_dim={latent_dim} for this {owner}; got "
+            f"shape {tuple(z.shape)}. Decode codes from model.encode(x) or "
+            f"model.prior().sample(n).")
+    return tf.cast(z, dtype) if z.dtype != dtype else z

@@ -50,6 +50,7 @@ import tensorflow_probability as tfp
 
 from vaezoo import validation
 from vaezoo.models import export as export_lib
+from vaezoo.models import inputs
 from vaezoo.models.base import VAE, _scale_for_replicas
 from vaezoo.models.precision import float32
 from vaezoo.networks.residual import grid_shape, residual_conv_decoder, residual_conv_encoder
@@ -258,22 +259,11 @@ class VQVAE(VAE):
 
     def _as_codes(self, z):
         """z as int32 code grids [..., h * w], checked eagerly (size, whole numbers, range)."""
-        if not tf.is_tensor(z):
-            z = np.asarray(z)
-            if z.dtype.kind not in "fiu":
-                raise TypeError(f"z must be integer code grids [..., {self.latent_dim}]; got "
-                                f"dtype {z.dtype}")
-        z = tf.convert_to_tensor(z)
-        if not (z.dtype.is_integer or z.dtype.is_floating):
-            raise TypeError(f"z must be integer code grids [..., {self.latent_dim}]; got dtype "
-                            f"{z.dtype.name}")
-        if z.shape.rank == 0 or (z.shape.rank is not None and z.shape[-1] is not None
-                                 and z.shape[-1] != self.latent_dim):
-            raise ValueError(
-                f"z must be code grids of shape [batch, {self.latent_dim}] (the "
-                f"{self.grid_shape[0]} x {self.grid_shape[1]} grid in raster order) for this "
-                f"VQVAE; got shape {tuple(z.shape)}. Decode codes from model.encode(x) or "
-                f"model.prior().sample(n).")
+        h, w = self.grid_shape
+        z = inputs.as_latent(z, self.latent_dim, "VQVAE", dtype=tf.float64,
+                             what="integer code grids",
+                             layout=f"[batch, {self.latent_dim}] (the {h} x {w} grid in raster "
+                                    f"order; or [..., batch, {self.latent_dim}])")
         if tf.executing_eagerly():
             values = z.numpy()
             if values.size and (np.any(values != np.round(values)) or values.min() < 0
