@@ -41,9 +41,6 @@ import numpy as np
 
 BATCH_SIZE = 128
 IMAGE_SHAPE = (28, 28, 1)
-#: The benchmarked architecture (both models); ``--tiny``: a smoke-test size, for tests.
-ARCHITECTURE = {"latent_dim": 50, "hidden_units": (500, 500)}
-TINY_ARCHITECTURE = {"latent_dim": 2, "hidden_units": (16,)}
 
 REFERENCE_NUMPY = "reference, NumPy"
 DEFAULTS_NUMPY = "vaezoo defaults, NumPy"
@@ -66,24 +63,23 @@ RATIOS = [
 
 
 # ----------------------------------------------------------------------------- models
-def build_vaezoo(image_shape=IMAGE_SHAPE, *, dtype=None, optimizer="adam",
-                 architecture=ARCHITECTURE):
+def build_vaezoo(image_shape=IMAGE_SHAPE, *, dtype=None, optimizer="adam"):
     """vaezoo's benchmarked MLP VAE, compiled with its defaults but for the opt-ins given."""
     import vaezoo
 
-    model = vaezoo.MLPVAE(**architecture, likelihood="bernoulli",
+    model = vaezoo.MLPVAE(latent_dim=50, hidden_units=(500, 500), likelihood="bernoulli",
                           binarization="static", image_shape=tuple(image_shape), seed=0,
                           dtype=dtype)
     model.compile(optimizer=optimizer)
     return model
 
 
-def build_reference(image_shape=IMAGE_SHAPE, *, architecture=ARCHITECTURE):
+def build_reference(image_shape=IMAGE_SHAPE):
     import keras
 
     from reference_keras_vae import ReferenceVAE
 
-    model = ReferenceVAE(**architecture, image_shape=image_shape)
+    model = ReferenceVAE(latent_dim=50, hidden_units=(500, 500), image_shape=image_shape)
     model.compile(optimizer=keras.optimizers.Adam())  # keras.io: every other arg default
     return model
 
@@ -96,13 +92,12 @@ def tfdata_feed(x, y):
     return ds.batch(BATCH_SIZE).prefetch(tf.data.AUTOTUNE)
 
 
-def fits(x, y, architecture=ARCHITECTURE):
+def fits(x, y):
     """Row name -> a function that runs one epoch of ``fit`` on ``x`` (one timed round),
     and row name -> the model it trains."""
     feed = tfdata_feed(x, y)
     images_only = feed.map(lambda d: d["image"])
-    ref = build_reference(architecture=architecture)
-    defaults = build_vaezoo(architecture=architecture)
+    ref, defaults = build_reference(), build_vaezoo()
     rows = {
         REFERENCE_NUMPY: lambda: ref.fit(x, batch_size=BATCH_SIZE, verbose=0),
         DEFAULTS_NUMPY: lambda: defaults.fit(x, batch_size=BATCH_SIZE, verbose=0),
@@ -112,7 +107,7 @@ def fits(x, y, architecture=ARCHITECTURE):
     models = {REFERENCE_NUMPY: ref, DEFAULTS_NUMPY: defaults, REFERENCE_TFDATA: ref,
               DEFAULTS_TFDATA: defaults}
     for name, kwargs in OPT_INS.items():
-        model = models[name] = build_vaezoo(**kwargs, architecture=architecture)
+        model = models[name] = build_vaezoo(**kwargs)
         rows[name] = lambda m=model: m.fit(x, batch_size=BATCH_SIZE, verbose=0)
     return rows, models
 
@@ -162,8 +157,7 @@ def load_data(steps, synthetic):
 
 def run(args):
     x, y = load_data(args.steps, args.synthetic)
-    architecture = TINY_ARCHITECTURE if args.tiny else ARCHITECTURE
-    rows, models = fits(x, y, architecture)
+    rows, models = fits(x, y)
     for fn in rows.values():  # warm-up: tracing, first epoch
         fn()
     print(f"{len(rows)} rows x {args.rounds} rounds x {args.steps} steps of {BATCH_SIZE}",
@@ -173,10 +167,6 @@ def run(args):
         **common.provenance(args.argv),   # the load average is the one at the end
         "data": "synthetic binary images" if args.synthetic else
                 "Fashion-MNIST train, statically binarized (seed 0)",
-        # only a --tiny run says its architecture (every results file is of ARCHITECTURE)
-        **({"architecture": {"latent_dim": architecture["latent_dim"],
-                             "hidden_units": list(architecture["hidden_units"])}}
-           if args.tiny else {}),
         "batch_size": BATCH_SIZE, "steps_per_round": args.steps, "rounds": args.rounds,
         "images_per_s": {name: {"median": statistics.median(r), "best": max(r),
                                 "rounds": [round(v, 1) for v in r]}
@@ -195,9 +185,7 @@ def markdown(res):
         f"CPU: {common.describe_cpu(res['cpu'])} (load average {res['load_average_1min']} "
         f"at the end); TensorFlow {res['versions']['tensorflow']}, Keras {res['versions']['keras']}. "
         f"Data: {res['data']}, batch {res['batch_size']}, {res['steps_per_round']} steps "
-        f"per round, {res['rounds']} interleaved rounds."
-        + (f" Smoke-test architecture (--tiny): {res['architecture']}." if "architecture" in res
-           else ""),
+        f"per round, {res['rounds']} interleaved rounds.",
         "",
         "| row | images/s (median) | best round | rounds |",
         "|---|---:|---:|---|",
@@ -223,9 +211,6 @@ def parse_args(argv=None):
     p.add_argument("--synthetic", action="store_true",
                    help="random binary images instead of Fashion-MNIST (for tests)")
     p.add_argument("--quick", action="store_true", help="a smoke run: 2 rounds x 8 steps")
-    p.add_argument("--tiny", action="store_true",
-                   help="both models at a smoke-test size (latent 2, one hidden layer of 16) "
-                        "instead of 784-500-500-50: for tests, not for results")
     common.add_output_dir(p)
     args = p.parse_args(argv)
     args.argv = argv

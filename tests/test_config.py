@@ -48,6 +48,11 @@ def test_there_are_entries():
 
 @pytest.mark.parametrize("name", ENTRIES)
 def test_entry_builds_and_trains_one_step(name):
+    """The entry's model at full size with its optimizer: one training step of ``fit``,
+    run eagerly (``run_eagerly=True``): tracing ``fit``'s graph costs seconds per model.
+    Graph-mode training of every family, prior, posterior, likelihood and objective an
+    entry combines is checked by their own tests (``harness.check_vae``,
+    ``test_keras_workflows``, ``test_properties``, ...)."""
     cfg = config.load_config(name)
     assert cfg["name"] == name
     assert isinstance(cfg["description"], str) and cfg["description"]
@@ -57,7 +62,7 @@ def test_entry_builds_and_trains_one_step(name):
         if key not in ("class", "image_shape"):
             got = model.get_config()[key]
             assert (list(got) if isinstance(got, tuple) else got) == value, key
-    model.compile(optimizer=config.optimizer_from_config(cfg))
+    model.compile(optimizer=config.optimizer_from_config(cfg), run_eagerly=True)
     history = model.fit(mock_batch(model.image_shape), epochs=1, verbose=0)
     assert math.isfinite(history.history["loss"][0])
     assert int(model.optimizer.iterations.numpy()) == 1
