@@ -110,7 +110,7 @@ def as_image_batch(model, images):
     return x
 
 
-def as_latent(z, latent_dim, owner, *, dtype=tf.float32, what="latent codes",
+def as_latent(z, latent_dim, owner, *, dtype=tf.float32, what="a float array of latent codes",
               layout="[batch, latent_dim] (or [..., batch, latent_dim])"):
     """z as ``dtype`` [..., latent_dim] (float32 latent codes; a VQ-VAE asks for int32
     code grids); the last axis is checked when it is known (always eagerly), so a
@@ -119,12 +119,12 @@ def as_latent(z, latent_dim, owner, *, dtype=tf.float32, what="latent codes",
     if not tf.is_tensor(z):
         z = np.asarray(z)
         if z.dtype.kind not in "fiu":
-            raise TypeError(f"z must be an array of {what} [..., latent_dim={latent_dim}]; "
+            raise TypeError(f"z must be {what} [..., latent_dim={latent_dim}]; "
                             f"got dtype {z.dtype}")
     z = tf.convert_to_tensor(z)
     if not (z.dtype.is_floating or z.dtype.is_integer):
-        raise TypeError(f"z must be a tensor of {what} [..., latent_dim={latent_dim}]; got "
-                        f"dtype {z.dtype.name}")
+        raise TypeError(f"z must be {what.replace('array', 'tensor')} [..., latent_dim="
+                        f"{latent_dim}]; got dtype {z.dtype.name}")
     if z.shape.rank == 0 or (z.shape.rank is not None and z.shape[-1] is not None
                              and z.shape[-1] != latent_dim):
         raise ValueError(

@@ -261,7 +261,7 @@ class VQVAE(VAE):
         """z as int32 code grids [..., h * w], checked eagerly (size, whole numbers, range)."""
         h, w = self.grid_shape
         z = inputs.as_latent(z, self.latent_dim, "VQVAE", dtype=tf.float64,
-                             what="integer code grids",
+                             what="an integer array of code grids",
                              layout=f"[batch, {self.latent_dim}] (the {h} x {w} grid in raster "
                                     f"order; or [..., batch, {self.latent_dim}])")
         if tf.executing_eagerly():
