@@ -121,6 +121,7 @@ def measure(model, cfg, source, remeasure, run_metrics):
             "test_elbo_stderr": test.get("elbo_stderr"),
             "test_rate": test.get("rate"),
             "test_distortion": test.get("distortion"),
+            "estimate": test.get("estimate", "importance_sampled"),
             "decoder_precision": test.get("decoder_precision", "float32"),
             "measured_by": "vaezoo.training (end of the run)",
         }
@@ -139,6 +140,7 @@ def measure(model, cfg, source, remeasure, run_metrics):
             "test_elbo_stderr": elbo["stderr"],
             "test_rate": elbo["rate"],
             "test_distortion": elbo["distortion"],
+            "estimate": ll["estimate"],
             "decoder_precision": ll["precision"],
             "measured_by": "tools/make_pretrained.py --remeasure",
             "evaluation_time_seconds": time.perf_counter() - started,

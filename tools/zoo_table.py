@@ -77,7 +77,7 @@ def render(models, root=ROOT):
                 picture = "–"
             ll = (f"{m['test_log_likelihood']:.2f} ± {m.get('test_log_likelihood_stderr', 0):.2f}"
                   if m.get("test_log_likelihood") is not None else "–")
-            if str(m.get("test_log_likelihood_is", "")).startswith("the bound"):
+            if m.get("estimate") == "bound":
                 ll += " (bound)"
             acc = _num(m.get("test_accuracy"), "{:.1%}")
             machine = meta.get("machine", {})

@@ -285,6 +285,11 @@ class VAE(keras.Model):
     def _decode_params(self, flat_z, z, y):
         """Runs the decoder on [N, D] and restores z's leading axes on the output."""
         out = float32(self.decoder(self._decoder_input(flat_z, z, y)))
+        return self._with_leading_axes(out, z)
+
+    def _with_leading_axes(self, out, z):
+        """Decoder output [N, H, W, P] for the N = prod(lead) latents of z [*lead, ...]
+        reshaped to [*lead, H, W, P]."""
         lead = tf.shape(z)[:-1]
         out = tf.reshape(out, tf.concat([lead, tf.shape(out)[1:]], axis=0))
         static = z.shape[:-1].concatenate(self.image_shape[:2] + (out.shape[-1],))

@@ -51,7 +51,7 @@ import tensorflow_probability as tfp
 from vaezoo import validation
 from vaezoo.models import export as export_lib
 from vaezoo.models import inputs
-from vaezoo.models.base import VAE, _scale_for_replicas
+from vaezoo.models.base import VAE, _non_negative, _scale_for_replicas
 from vaezoo.models.precision import float32
 from vaezoo.networks.residual import grid_shape, residual_conv_decoder, residual_conv_encoder
 from vaezoo.networks.vector_quantizer import VectorQuantizer
@@ -170,18 +170,12 @@ class VQVAE(VAE):
             raise ValueError(f"num_residual_blocks must be >= 0; got {num_residual_blocks!r}")
         self.activation = activation
         keras.activations.get(activation)
-        if isinstance(commitment_cost, bool) or not isinstance(
-                commitment_cost, (int, float)) or commitment_cost < 0:
-            raise ValueError(f"commitment_cost must be a number >= 0 (the paper uses 0.25); "
-                             f"got {commitment_cost!r}")
-        self.commitment_cost = float(commitment_cost)
+        self.commitment_cost = _non_negative("commitment_cost", commitment_cost)
         # The quantizer checks its own arguments (update, decay, restart threshold).
-        self._quantizer_args = dict(num_embeddings=self.num_embeddings,
-                                    embedding_dim=self.embedding_dim, update=codebook_update,
-                                    decay=ema_decay, restart_threshold=restart_threshold)
-        VectorQuantizer(**self._quantizer_args)
-        self.codebook_update, self.ema_decay = codebook_update, float(ema_decay)
-        self.restart_threshold = float(restart_threshold)
+        checked = VectorQuantizer(self.num_embeddings, self.embedding_dim, codebook_update,
+                                  ema_decay, restart_threshold=restart_threshold)
+        self.codebook_update, self.ema_decay = checked.update, checked.decay
+        self.restart_threshold = checked.restart_threshold
         prior = lookup("VQVAE prior", prior, {p: p for p in PRIORS})
         self.prior_training = lookup("prior_training", prior_training,
                                      {p: p for p in PRIOR_TRAINING})
@@ -217,7 +211,10 @@ class VQVAE(VAE):
         trunk = dict(filters=self.filters, num_residual_blocks=self.num_residual_blocks,
                      activation=self.activation)
         self.encoder = residual_conv_encoder(image_shape, self.embedding_dim, **trunk)
-        self.quantizer = VectorQuantizer(**self._quantizer_args, name="codebook")
+        self.quantizer = VectorQuantizer(self.num_embeddings, self.embedding_dim,
+                                         self.codebook_update, self.ema_decay,
+                                         restart_threshold=self.restart_threshold,
+                                         name="codebook")
         self.quantizer.build()
         self.decoder = residual_conv_decoder(image_shape, self.embedding_dim, out_channels,
                                              **trunk)
@@ -245,17 +242,11 @@ class VQVAE(VAE):
         codes = self._as_codes(z)
         h, w = self.grid_shape
         z_q = self.quantizer.lookup(tf.reshape(codes, [-1, h, w]))
-        return self.likelihood_layer.distribution(self._restore_lead(self._decoder_params(z_q),
-                                                                     codes))
+        return self.likelihood_layer.distribution(
+            self._with_leading_axes(self._decoder_params(z_q), codes))
 
     def _decoder_params(self, z_q):
         return float32(self.decoder(z_q))
-
-    def _restore_lead(self, params, codes):
-        lead = tf.shape(codes)[:-1]
-        params = tf.reshape(params, tf.concat([lead, tf.shape(params)[1:]], axis=0))
-        static = codes.shape[:-1].concatenate(self.image_shape[:2] + (params.shape[-1],))
-        return tf.ensure_shape(params, static)
 
     def _as_codes(self, z):
         """z as int32 code grids [..., h * w], checked eagerly (size, whole numbers, range)."""
@@ -318,7 +309,6 @@ class VQVAE(VAE):
     def _terms(self, x, y, num_samples, seed):
         """({"elbo", "rate", "distortion"}, q, p) for a preprocessed batch (the ELBO is
         exact: there is nothing to sample)."""
-        self._check_no_condition(self._batch_condition(y), "y")
         t = self._forward(x)[0]
         return ({k: t[k] for k in ("elbo", "rate", "distortion")}, self.encode(x),
                 self.prior())

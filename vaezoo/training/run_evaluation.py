@@ -54,6 +54,7 @@ def measure_test_split(model, cfg, test_raw, num_samples, max_examples, verbose)
     if getattr(model, "is_conditional", False):
         # evaluation.log_likelihood / elbo condition on the label each test image carries.
         test["log_likelihood_is"] = "log p(x|y), y = the true test label (also the ELBO)"
+    test["estimate"] = ll["estimate"]
     if ll["estimate"] == "bound":
         test["log_likelihood_is"] = (
             "the bound log p(x|z_q) + log p(k(x)): the posterior is a point mass (the nearest "
