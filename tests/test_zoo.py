@@ -18,6 +18,10 @@ from vaezoo.config import files as config_files
 #: Entries the zoo issue requires to ship pretrained (others are checked as they land).
 REQUIRED_PRETRAINED = ("mlp_vae_fashion_mnist", "conv_vae_fashion_mnist")
 PRETRAINED = sorted(zoo.pretrained_entries())
+#: Entries of one configurable family (config + weights, with likelihood metrics) and
+#: entries of one .keras file (a recipe's classifier such as M1M2, with accuracy metrics).
+GENERATIVE = [n for n in PRETRAINED if (zoo.pretrained_entries()[n] / io.CONFIG_FILE).is_file()]
+CLASSIFIERS = [n for n in PRETRAINED if n not in GENERATIVE]
 
 TINY = {
     "description": "tiny test entry",
@@ -53,7 +57,9 @@ def test_list_models_has_every_config_with_metadata():
         assert isinstance(meta["description"], str) and meta["description"], name
         assert isinstance(meta["pretrained"], bool)
         assert meta["pretrained"] == (name in PRETRAINED)
-        if meta["pretrained"]:
+        if meta["pretrained"] and name in CLASSIFIERS:
+            assert isinstance(meta["metrics"]["test_accuracy"], float), name
+        elif meta["pretrained"]:
             metrics = meta["metrics"]
             for key in ("test_log_likelihood", "num_importance_samples", "test_elbo"):
                 assert key in metrics, (name, key)
@@ -227,7 +233,7 @@ def _subset_estimate(name):
         return_per_example=True)
 
 
-@pytest.mark.parametrize("name", PRETRAINED)
+@pytest.mark.parametrize("name", GENERATIVE)
 def test_pretrained_card_is_complete(name):
     card = _card(name)
     for key in ("description", "dataset", "train_split", "test_split", "binarization",
@@ -244,7 +250,7 @@ def test_pretrained_card_is_complete(name):
     assert (zoo.pretrained_entries()[name] / "samples.png").is_file()
 
 
-@pytest.mark.parametrize("name", PRETRAINED)
+@pytest.mark.parametrize("name", GENERATIVE)
 def test_pretrained_metric_is_reproduced_on_a_subset(name):
     """Re-measure log p(x) on the card's subset (500 test images, 100 samples).
 
@@ -298,7 +304,7 @@ def test_best_likelihood_entry_beats_the_baseline_entry_by_6_nats():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", PRETRAINED)
+@pytest.mark.parametrize("name", GENERATIVE)
 def test_pretrained_metric_is_reproduced_on_the_whole_test_set(name):
     """The card's test log-likelihood, re-measured with its sample count and a new seed."""
     card = _card(name)
@@ -317,6 +323,62 @@ def test_pretrained_metric_is_reproduced_on_the_whole_test_set(name):
         assert abs(acc - metrics["test_accuracy"]) < 1e-3
 
 
+@pytest.mark.parametrize("name", CLASSIFIERS)
+def test_classifier_card_is_complete_and_reproduced(name):
+    """A .keras entry (a recipe's classifier): its card names the labels, the test accuracy
+    and the supervised-only baseline; the accuracy on its subset is re-measured."""
+    card = _card(name)
+    for key in ("description", "model_class", "dataset", "train_split", "validation_split",
+                "test_split", "labels", "epochs", "training_time_seconds", "machine",
+                "versions", "files", "metrics", "subset_check", "command"):
+        assert key in card, key
+    assert {"num_labels", "class_balanced", "seed"} <= set(card["labels"])
+    metrics = card["metrics"]
+    assert metrics["num_test_examples"] == 10000
+    assert metrics["test_accuracy"] > metrics["supervised_only_test_accuracy"]
+    model = vaezoo.load(name)
+    x, y = vaezoo.data.load_arrays(card["dataset"], "test", source=card.get("data_source",
+                                                                             "auto"))
+    check = card["subset_check"]
+    n = int(check["split"].split(":")[1].rstrip("]"))
+    got = float(np.mean(model.classify(x[:n]).numpy().argmax(-1) == y[:n]))
+    assert abs(got - check["test_accuracy"]) <= 2 / n, (got, check)   # float round-off only
+    assert (zoo.pretrained_entries()[name] / "samples.png").is_file()
+
+
+def test_a_keras_preset_is_verified_listed_and_loaded(tmp_path, monkeypatch):
+    """presets.write_keras: one .keras file beside the card; loaded by name after its
+    sha256 is checked, listed from its card (there is no config), refused when damaged."""
+    from vaezoo import presets
+    from vaezoo.recipes.m1_m2 import M1M2
+    m1 = vaezoo.MLPVAE(latent_dim=3, hidden_units=(8,), image_shape=(28, 28, 1),
+                       binarization="static")
+    m2 = vaezoo.SemiSupervisedVAE(num_classes=3, latent_dim=2, hidden_units=(8,),
+                                  classifier_hidden_units=(8,), feature_inputs=True,
+                                  likelihood="gaussian", binarization=None,
+                                  image_shape=(1, 1, 3))
+    card = {"description": "tiny M1+M2", "model_class": "M1M2", "dataset": "fashion_mnist",
+            "metrics": {"test_accuracy": 0.5}}
+    with pytest.raises(ValueError, match="needs description"):
+        presets.write_keras(M1M2(m1, m2), tmp_path / "bad", {"dataset": "fashion_mnist",
+                                                             "model_class": "M1M2"})
+    root = tmp_path / "pretrained"
+    entry = presets.write_keras(M1M2(m1, m2), root / "tiny_m1m2", card)
+    assert sorted(p.name for p in entry.iterdir()) == ["metadata.json", "model.keras"]
+    monkeypatch.setattr(config_files, "PRETRAINED_DIR", root)
+    listed = vaezoo.list_models()["tiny_m1m2"]
+    assert (listed["pretrained"], listed["model_class"], listed["description"]) == (
+        True, "M1M2", "tiny M1+M2")
+    x = images(4)
+    loaded = vaezoo.load("tiny_m1m2")
+    np.testing.assert_allclose(loaded.classify(x), M1M2(m1, m2).classify(x), rtol=1e-5,
+                               atol=1e-6)
+    with open(entry / "model.keras", "ab") as f:
+        f.write(b"x")
+    with pytest.raises(zoo.ChecksumError, match="model.keras"):
+        vaezoo.load("tiny_m1m2")
+
+
 @pytest.fixture(scope="module")
 def fresh_interpreter(tmp_path_factory):
     """One new interpreter, with the network blocked from its start, that loads a .keras
@@ -331,7 +393,7 @@ def fresh_interpreter(tmp_path_factory):
     x = images(3)
     np.save(tmp_path / "x.npy", x)
     np.save(tmp_path / "mean.npy", deterministic_outputs(model, x)[0])
-    name = PRETRAINED[0]
+    name = GENERATIVE[0]
     script = textwrap.dedent(f"""
         import socket, time
         def no_network(*args, **kwargs):

@@ -27,6 +27,7 @@ _EXPORTS = {
     "ConvVAE": "vaezoo.models",
     "ConditionalVAE": "vaezoo.models",
     "SemiSupervisedVAE": "vaezoo.models",
+    "AuxiliaryDGM": "vaezoo.models",
     "HierarchicalVAE": "vaezoo.models",
     "VQVAE": "vaezoo.models",
     "M1M2": "vaezoo.recipes",

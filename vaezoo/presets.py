@@ -10,6 +10,10 @@ A preset is a directory holding
   compiled model's saver also stores its Keras optimizer config there
   (``keras_optimizer``), so a fine-tuning session resumes with the same one.
 
+A model that is not one configurable family (a recipe such as ``M1M2``, two
+trained stages) is a preset of one file instead: ``model.keras`` (Keras safe
+mode) beside the card, whose ``files`` carry its sha256 (``write_keras``).
+
 The pretrained zoo entries (``vaezoo/pretrained/<name>/``) are presets, and so
 is any folder ``model.save_to_preset(dir)`` writes. A run directory of
 ``vaezoo train`` (config and weights, no card) loads too, unverified.
@@ -43,6 +47,8 @@ from vaezoo.registry import did_you_mean
 
 #: Files whose checksum a preset's card must carry.
 VERIFIED_FILES = (CONFIG_FILE, WEIGHTS_FILE)
+#: ... or, for a preset of one ``.keras`` file (a recipe's model), this one.
+VERIFIED_KERAS_FILES = (KERAS_FILE,)
 #: ``get_config`` keys that are Keras' own, not constructor arguments of a config.
 _KERAS_KEYS = ("name", "trainable", "dtype")
 
@@ -92,7 +98,9 @@ def verify(directory, metadata=None):
     if not isinstance(files, dict):
         raise ChecksumError(f"{directory / METADATA_FILE}: no 'files' table with sha256 "
                             f"checksums; refusing to load unverified weights")
-    for required in VERIFIED_FILES:
+    required_files = VERIFIED_KERAS_FILES if KERAS_FILE in files and CONFIG_FILE not in files \
+        else VERIFIED_FILES
+    for required in required_files:
         if required not in files:
             raise ChecksumError(f"{directory / METADATA_FILE}: no sha256 for {required}; "
                                 f"refusing to load unverified files")
@@ -158,6 +166,8 @@ def read(preset):
     if (directory / METADATA_FILE).is_file():
         meta = read_metadata(directory)
         verify(directory, meta)                      # before anything is parsed
+        if CONFIG_FILE not in meta["files"]:         # a preset of one .keras file
+            return directory, None, meta
         return directory, config_lib.load_config(directory / CONFIG_FILE), meta
     if (directory / CONFIG_FILE).is_file() and (directory / WEIGHTS_FILE).is_file():
         return directory, config_lib.load_config(directory / CONFIG_FILE), None
@@ -217,7 +227,7 @@ def load(preset, family=None, compile=True):
       compile: compile with the stored optimizer (see ``compile_for``).
     """
     directory, cfg, meta = read(preset)
-    if cfg is None:                                  # a run directory with model.keras only
+    if cfg is None:                    # a .keras preset, or a run directory with model.keras
         return load_keras_file(directory / KERAS_FILE, family, compile, preset)
     found = config_lib.model_class(cfg["model"]["class"], str(directory / CONFIG_FILE))
     if family is not None and not issubclass(found, family):
@@ -304,6 +314,40 @@ def write(model, cfg, directory, metadata=None, samples_png=None):
     return io.atomic_replace_dir(directory, fill)
 
 
+def write_keras(model, directory, metadata, samples_png=None):
+    """Write a preset of one ``.keras`` file: for a model that is not one configurable
+    family (e.g. ``vaezoo.M1M2``, whose two stages train one after the other).
+
+    Args:
+      model: a built Keras model whose classes Keras can deserialize in safe mode.
+      directory: the preset directory to create (its name is the entry name), replaced
+        atomically if it exists.
+      metadata: the model card; it must give ``description``, ``model_class`` and
+        ``dataset`` (``vaezoo.list_models`` reads them there, there is no config).
+        ``name``, ``files`` and ``num_parameters`` are filled in here.
+      samples_png: optional PNG to ship as ``samples.png``.
+
+    Returns:
+      the directory (a Path).
+    """
+    directory = Path(directory)
+    missing = [k for k in ("description", "model_class", "dataset") if not metadata.get(k)]
+    if missing:
+        raise ValueError(f"a .keras preset's card needs {', '.join(missing)} (there is no "
+                         f"config.toml to read them from)")
+
+    def fill(tmp):
+        model.save(str(tmp / KERAS_FILE))
+        if samples_png is not None:
+            shutil.copyfile(samples_png, tmp / SAMPLES_FILE)
+        card = dict(metadata, name=directory.name, num_parameters=int(model.count_params()))
+        card["files"] = {f.name: {"sha256": sha256(f), "bytes": f.stat().st_size}
+                         for f in sorted(tmp.iterdir()) if f.name != METADATA_FILE}
+        io.write_json(tmp / METADATA_FILE, card)
+
+    return io.atomic_replace_dir(directory, fill)
+
+
 def save(model, directory, config=None, metadata=None):
     """``model.save_to_preset``: write ``model`` as a preset ``from_preset`` reads back.
 
@@ -329,5 +373,6 @@ def save(model, directory, config=None, metadata=None):
     return write(model, cfg, directory, metadata=meta)
 
 
-__all__ = ["load", "load_keras_file", "read", "resolve", "save", "write", "verify", "sha256",
+__all__ = ["load", "load_keras_file", "read", "resolve", "save", "write", "write_keras",
+           "verify", "sha256",
            "compile_for", "read_metadata", "pretrained_entries", "model_table", "ChecksumError"]

@@ -6,7 +6,9 @@ if-chain is the counter-example):
 * ``zoo_configs/<name>.toml`` is an entry's recipe (see ``vaezoo.config``):
   ``build(name)`` turns it into an untrained model.
 * ``vaezoo/pretrained/<name>/`` is a pretrained entry, discovered by scanning
-  the folder for ``metadata.json``. It holds
+  the folder for ``metadata.json``. It holds (or, for a model that is not one
+  configurable family, such as ``M1M2``, ``model.keras`` instead of the config and
+  the weights, see ``vaezoo.presets.write_keras``)
 
   - ``config.toml``: the resolved config the weights were trained with;
   - ``model.weights.h5``: the weights (Keras HDF5 weights, no pickle);
@@ -65,9 +67,12 @@ def list_models():
       >>> {n: m["pretrained"] for n, m in vaezoo.list_models().items()}
     """
     pretrained = pretrained_entries()
+    configs = set(config_lib.zoo_config_names())
     out = {}
-    for name in sorted(set(config_lib.zoo_config_names()) | set(pretrained)):
-        raw = _raw_config(name)
+    for name in sorted(configs | set(pretrained)):
+        # A .keras preset (a recipe's model) has no config: its card says what it is.
+        raw = _raw_config(name) if name in configs or (
+            pretrained[name] / presets.CONFIG_FILE).is_file() else {}
         entry = {
             "description": raw.get("description", ""),
             "pretrained": name in pretrained,

@@ -37,6 +37,11 @@ each ``log p(x|y=c)`` the estimate above with ``K`` samples from ``q(z|x,y=c)``
 (``C * K`` decoder passes per image). A class-conditional model without a class
 prior (``ConditionalVAE``) gets ``log p(x|y)`` with the labels in the data.
 
+A model with latents beyond z (``AuxiliaryDGM``: the auxiliary a) gives its
+one-sample log weights itself, ``joint_log_weights(x, y, seed)`` =
+``log p(x, a, z|y) - log q(a, z|x, y)`` with ``(a, z) ~ q(a|x) q(z|a,y,x)``; the
+same logmeanexp over ``K`` draws estimates ``log p(x|y)``.
+
 Deterministic posteriors (VQ-VAE)
 ---------------------------------
 When q(z|x) is a point mass on z(x) (``VQVAE``: the nearest-code grid), every
@@ -118,6 +123,9 @@ def iwae_step(model, num_samples, chunk, precision=None):
     """
     n_full, rem = divmod(num_samples, chunk)
     log_k = math.log(num_samples)
+    # A model with latents beyond z gives its one-sample log weights itself:
+    # joint_log_weights(x, y, seed) -> log p(x, latents | y) - log q(latents | x, y), [B].
+    joint = getattr(model, "joint_log_weights", None)
 
     def make(fuse):
         def batch_log_px(x, y, seed):
@@ -128,6 +136,9 @@ def iwae_step(model, num_samples, chunk, precision=None):
                 [num_samples, 2], seed=seed, minval=None, maxval=None, dtype=tf.int32)
 
             def chunk_log_weights(chunk_seeds):
+                if joint is not None:  # latents beyond z (AuxiliaryDGM): the model's weights
+                    return tf.map_fn(lambda s: joint(x, y, s), chunk_seeds,
+                                     fn_output_signature=tf.float32)  # [n, B]
                 z = tf.map_fn(lambda s: q.sample(seed=s), chunk_seeds,
                               fn_output_signature=q.dtype)  # [n, B, D]
                 return log_weights(model.decode(z, y), q, prior, x, z, fuse)  # [n, B]

@@ -134,7 +134,11 @@ class SemiSupervisedVAE(ConditionalVAE):
                 layers.append(keras.layers.Dropout(self.classifier_dropout))
         layers.append(keras.layers.Dense(self.num_classes))
         self.classifier = keras.Sequential(layers, name="classifier")
-        self.classifier.build((None, math.prod(image_shape)))
+        self.classifier.build((None, self._classifier_input_size(image_shape)))
+
+    def _classifier_input_size(self, image_shape):
+        """Width of what q(y|.) sees: the flattened x here."""
+        return math.prod(image_shape)
 
     # ------------------------------------------------------------------ feature inputs
     def _as_image_batch(self, images):
@@ -219,13 +223,18 @@ class SemiSupervisedVAE(ConditionalVAE):
 
     def compute_objective(self, x, y=None, training=False):
         """(loss, per-example terms) of the M2 objective; y = -1 marks unlabeled examples."""
+        log_qy = tf.nn.log_softmax(self.classifier_logits(x, training=training))
+        return self._semi_supervised_objective(log_qy, self.class_bounds(x), y, training)
+
+    def _semi_supervised_objective(self, log_qy, bounds, y, training):
+        """The loss and terms of eq. 9 from log q(y|.) [B, K] and the per-class bounds
+        (``class_bounds``: [B, K] ``distortion`` and ``kl_z``, the rate of the latents
+        other than y); y = -1 (or None) marks unlabeled examples."""
         k = self.num_classes
         if y is None:
-            y = -tf.ones([tf.shape(x)[0]], tf.int32)
+            y = -tf.ones([tf.shape(log_qy)[0]], tf.int32)
         y = tf.cast(y, tf.int32)
-        log_qy = tf.nn.log_softmax(self.classifier_logits(x, training=training))
         qy = tf.exp(log_qy)
-        bounds = self.class_bounds(x)
         labeled = y >= 0
         onehot = tf.one_hot(y, k)  # all zeros for y = -1
         weights = tf.where(labeled[:, None], onehot, qy)

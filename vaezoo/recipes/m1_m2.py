@@ -167,7 +167,8 @@ def train_m1(images, *, epochs=10, batch_size=128, learning_rate=1e-3, seed=0, v
 
 def train_m1_m2(images, labels, *, m1=None, m1_epochs=10, m2_epochs=30, m1_kwargs=None,
                 m2_kwargs=None, batch_size=128, labeled_per_batch=32, learning_rate=1e-3,
-                validation=None, patience=5, seed=0, m1_features="mean", verbose=0):
+                validation=None, patience=5, seed=0, m1_features="mean", m2_class=None,
+                verbose=0):
     """The M1+M2 recipe end to end: train M1 on all images, then M2 on M1's features.
 
     Args:
@@ -192,6 +193,9 @@ def train_m1_m2(images, labels, *, m1=None, m1_epochs=10, m2_epochs=30, m1_kwarg
         (fixed features), or ``"sample"``, a fresh z1 ~ q(z1|x) = N(mu(x), sigma(x)^2)
         for every example at every epoch (M1's posterior as data augmentation). M2
         classifies (and is validated) on the means either way.
+      m2_class: the second stage's family: ``SemiSupervisedVAE`` (default, M1+M2) or a
+        subclass such as ``vaezoo.AuxiliaryDGM`` (M1+ADGM / M1+SDGM, its own arguments in
+        ``m2_kwargs``).
       verbose: Keras verbosity.
 
     Returns:
@@ -203,6 +207,10 @@ def train_m1_m2(images, labels, *, m1=None, m1_epochs=10, m2_epochs=30, m1_kwarg
     """
     if m1_features not in ("mean", "sample"):  # before any training
         raise ValueError(f"m1_features must be 'mean' or 'sample'; got {m1_features!r}")
+    m2_class = SemiSupervisedVAE if m2_class is None else m2_class
+    if not (isinstance(m2_class, type) and issubclass(m2_class, SemiSupervisedVAE)):
+        raise ValueError(f"m2_class must be SemiSupervisedVAE or a subclass of it (e.g. "
+                         f"vaezoo.AuxiliaryDGM); got {m2_class!r}")
     labels = np.asarray(labels).astype(np.int64).reshape(-1)
     if len(labels) != len(images):
         raise ValueError(f"got {len(images)} images but {len(labels)} labels")
@@ -210,7 +218,7 @@ def train_m1_m2(images, labels, *, m1=None, m1_epochs=10, m2_epochs=30, m1_kwarg
     if m1 is None:
         m1 = train_m1(images, epochs=m1_epochs, batch_size=batch_size,
                       learning_rate=learning_rate, seed=seed, verbose=verbose, **(m1_kwargs or {}))
-    recipe = M1M2(m1, SemiSupervisedVAE(**{
+    recipe = M1M2(m1, m2_class(**{
         "num_classes": int(np.max(labels)) + 1, "latent_dim": 10, "hidden_units": (500,),
         "classifier_hidden_units": (500, 500), "classifier_dropout": 0.5,
         "likelihood": "gaussian_pixelwise", "alpha": 100.0,
