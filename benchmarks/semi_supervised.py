@@ -51,7 +51,7 @@ import tensorflow as tf
 
 import vaezoo
 from vaezoo import data as data_lib
-from vaezoo.recipes.m1_m2 import train_m1, train_m1_m2
+from vaezoo.recipes.m1_m2 import M1M2, train_m1, train_m1_m2
 
 #: The second stage of each M1+ method: (family, its own arguments).
 SECOND_STAGE = {"M1+M2": (vaezoo.SemiSupervisedVAE, {}),
@@ -83,12 +83,22 @@ def supervised_only(x, y, val, test, args, seed):
     return float(np.mean(pred == test[1])), history.history["val_accuracy"]
 
 
-def m2_only(images, labels, val, test, args, seed):
+#: The pixel-level methods: (family, its own arguments).
+PIXEL_LEVEL = {"M2": (vaezoo.SemiSupervisedVAE, {}),
+               "ADGM": (vaezoo.AuxiliaryDGM, {"variant": "adgm"}),
+               "SDGM": (vaezoo.AuxiliaryDGM, {"variant": "sdgm"})}
+
+
+def m2_only(images, labels, val, test, args, seed, method="M2"):
+    """M2 (or ADGM / SDGM: ``method``) on the pixels, one alpha (``--alpha``)."""
     keras.utils.set_random_seed(seed)
-    model = vaezoo.SemiSupervisedVAE(
+    family, extra = PIXEL_LEVEL[method]
+    if family is vaezoo.AuxiliaryDGM:
+        extra = {**extra, "auxiliary_dim": args.auxiliary_dim}
+    model = family(
         num_classes=10, latent_dim=50, hidden_units=(500,), classifier_hidden_units=HIDDEN,
         classifier_dropout=DROPOUT, alpha=args.alpha, likelihood="bernoulli",
-        binarization="dynamic", image_shape=images.shape[1:], seed=seed)
+        binarization="dynamic", image_shape=images.shape[1:], seed=seed, **extra)
     model.compile(optimizer=keras.optimizers.Adam(args.lr))
     stop = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max",
                                          patience=args.patience, restore_best_weights=True)
@@ -146,6 +156,15 @@ def m1_m2(m1, images, labels, val, test, args, seed, method="M1+M2"):
         accuracy = float(np.mean(recipe.classify(test[0]).numpy().argmax(-1) == test[1]))
         candidates.append({"alpha": alpha, "best_val_accuracy": float(max(curve)) if curve else
                            None, "test_accuracy": accuracy, "curve": curve, "recipe": recipe})
+    if len(candidates) > 1:
+        # The mean of every candidate's q(y|x) is one more candidate (no training).
+        ensemble = M1M2(m1, candidates[0]["recipe"].m2, [c["recipe"].m2 for c in candidates[1:]])
+        val_accuracy = float(np.mean(ensemble.classify(val[0]).numpy().argmax(-1) == val[1]))
+        accuracy = float(np.mean(ensemble.classify(test[0]).numpy().argmax(-1) == test[1]))
+        longest = max((c["curve"] for c in candidates), key=len)   # epochs_run: the longest
+        candidates.append({"alpha": "ensemble", "best_val_accuracy": val_accuracy,
+                           "test_accuracy": accuracy, "curve": [val_accuracy] * len(longest),
+                           "recipe": ensemble})
     best = select_on_validation(candidates)
     return best["test_accuracy"], best["curve"], {
         "selected_alpha": best["alpha"],
@@ -165,8 +184,14 @@ def select_on_validation(candidates):
     return max(candidates, key=lambda c: c["best_val_accuracy"])
 
 
-METHODS = ["supervised-only", "M2", "M1+M2", "M1+ADGM", "M1+SDGM"]
+METHODS = ["supervised-only", "M2", "ADGM", "SDGM", "M1+M2", "M1+ADGM", "M1+SDGM"]
 PUBLISHED_ADGM = {"ADGM": 0.96, "SDGM": 1.32}  # Maaløe et al. 2016 Table 2, MNIST, 100 labels
+
+
+def _alpha(value):
+    """An alpha candidate as the report prints it: a number, or "ensemble" (the mean of
+    every alpha's q(y|x))."""
+    return value if isinstance(value, str) else f"{value:g}"
 
 
 def paired_gains(rows, method, n):
@@ -196,7 +221,7 @@ def markdown(rows, dataset, command):
                          if errs else "—")
         lines.append(f"| {n} | " + " | ".join(cells) + f" | {PUBLISHED['M2'].get(n, '—')} | "
                      f"{PUBLISHED['M1+M2'].get(n, '—')} |")
-    for method in (m for m in methods if m not in ("supervised-only", "M2")):
+    for method in (m for m in methods if m != "supervised-only"):
         paired = []
         for n in counts:
             gains = paired_gains(rows, method, n)
@@ -213,13 +238,14 @@ def markdown(rows, dataset, command):
                         key=lambda r: (r["num_labels"], r["seed"]))
         if not chosen:
             continue
-        grid = sorted({c["alpha"] for r in chosen for c in r["candidates"]})
+        grid = sorted({c["alpha"] for r in chosen for c in r["candidates"]},
+                      key=lambda a: (isinstance(a, str), a if not isinstance(a, str) else 0))
         per_count = {}
         for r in chosen:
             per_count.setdefault(r["num_labels"], []).append(
-                f"{r['selected_alpha']:g} (seed {r['seed']})")
+                f"{_alpha(r['selected_alpha'])} (seed {r['seed']})")
         lines += ["", f"{method}'s alpha, chosen on each draw's validation accuracy among "
-                  + ", ".join(f"{a:g}" for a in grid) + " (validation / test accuracy of "
+                  + ", ".join(_alpha(a) for a in grid) + " (validation / test accuracy of "
                   "every candidate in the json file): "
                   + "; ".join(f"{n} labels: {', '.join(v)}" for n, v in per_count.items()) + "."]
     lines += ["", "Commands: " + "; ".join(f"`{c}`" for c in command.split("; ")), "",
@@ -345,7 +371,7 @@ def main(argv=None):
     parser.add_argument("--labels", type=int, nargs="+", default=[100, 600, 1000, 3000])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--methods", nargs="+", default=["supervised-only", "M1+M2", "M2"],
-                        choices=["supervised-only", "M2", *SECOND_STAGE])
+                        choices=["supervised-only", *PIXEL_LEVEL, *SECOND_STAGE])
     parser.add_argument("--val-size", type=int, default=1000,
                         help="the last N training images: the validation split of early "
                              "stopping and of the choice of alpha (N > 0)")
@@ -416,8 +442,8 @@ def main(argv=None):
                 if method == "supervised-only":
                     keep = labels >= 0
                     acc, curve = supervised_only(images[keep], labels[keep], val, test, args, seed)
-                elif method == "M2":
-                    acc, curve = m2_only(images, labels, val, test, args, seed)
+                elif method in PIXEL_LEVEL:
+                    acc, curve = m2_only(images, labels, val, test, args, seed, method)
                 else:
                     if m1 is None:
                         m1, m1_seconds = get_m1(pool, args)

@@ -12,7 +12,7 @@ import vaezoo
 from harness import check_keras_workflows, check_vae, family_model, mock_batches, workflow_data
 from vaezoo import evaluation
 from vaezoo.models.auxiliary_dgm import AuxiliaryDGM
-from vaezoo.recipes.m1_m2 import train_m1_m2
+from vaezoo.recipes.m1_m2 import M1M2, train_m1_m2
 
 tfd = tfp.distributions
 
@@ -183,6 +183,17 @@ def test_m1_plus_adgm_recipe(tmp_path):
     recipe.save(str(tmp_path / "m1adgm.keras"))
     loaded = keras.models.load_model(str(tmp_path / "m1adgm.keras"))
     np.testing.assert_allclose(loaded.classify(images[:5]), probs, rtol=1e-5, atol=1e-6)
+    # An ensemble of second stages averages their q(y|f(x)), and saves and loads whole.
+    other = vaezoo.SemiSupervisedVAE(num_classes=3, latent_dim=2, hidden_units=(8,),
+                                     classifier_hidden_units=(8,), feature_inputs=True,
+                                     likelihood="gaussian", binarization=None,
+                                     image_shape=(1, 1, 4), seed=1)
+    both = M1M2(recipe.m1, recipe.m2, [other])
+    expected = (probs + M1M2(recipe.m1, other).classify(images[:5]).numpy()) / 2
+    np.testing.assert_allclose(both.classify(images[:5]), expected, rtol=1e-5, atol=1e-6)
+    both.save(str(tmp_path / "ensemble.keras"))
+    np.testing.assert_allclose(keras.models.load_model(str(tmp_path / "ensemble.keras"))
+                               .classify(images[:5]), expected, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="m2_class must be SemiSupervisedVAE or a subclass"):
         train_m1_m2(images, partial, m1=recipe.m1, m2_class=vaezoo.MLPVAE, batch_size=16,
                     labeled_per_batch=4)

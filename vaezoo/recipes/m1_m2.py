@@ -64,9 +64,14 @@ class M1M2(keras.Model):
 
     Calling the model (and so ``predict``) returns the class probabilities too.
 
+    With ``ensemble`` (more second stages trained on the same features, e.g. one per
+    classification weight), q(y | f(x)) is the mean of their class probabilities and
+    ``m2``'s: (1/M) sum_m q_m(y | f(x)).
+
     Args:
       m1: a trained ``MLPVAE`` (or any vaezoo VAE).
       m2: a ``SemiSupervisedVAE`` built for features of shape (1, 1, m1.latent_dim).
+      ensemble: optional further second stages (as ``m2``) averaged with it.
       **kwargs: ``keras.Model`` arguments (``name``, ...).
 
     Example:
@@ -78,15 +83,23 @@ class M1M2(keras.Model):
     #: Classifies from the images alone (the label is its output, not an input).
     is_conditional = False
 
-    def __init__(self, m1, m2, **kwargs):
+    def __init__(self, m1, m2, ensemble=(), **kwargs):
         super().__init__(**kwargs)
-        if m2.image_shape is not None and tuple(m2.image_shape) != (1, 1, m1.latent_dim):
-            raise ValueError(f"m2 must be built for M1's features, image_shape (1, 1, "
-                             f"{m1.latent_dim}); got {m2.image_shape}")
+        for stage in (m2, *ensemble):
+            if stage.image_shape is not None and tuple(stage.image_shape) != (
+                    1, 1, m1.latent_dim):
+                raise ValueError(f"m2 (and every ensemble member) must be built for M1's "
+                                 f"features, image_shape (1, 1, {m1.latent_dim}); got "
+                                 f"{stage.image_shape}")
         self.m1 = m1
         self.m2 = m2
-        # No weights of its own: built once both stages are (they build from their configs).
-        self.built = bool(m1.built and m2.built)
+        self.ensemble = list(ensemble)
+        # No weights of its own: built once the stages are (they build from their configs).
+        self.built = bool(m1.built and m2.built and all(e.built for e in self.ensemble))
+
+    def _second_stage_probabilities(self, features):
+        heads = [self.m2, *self.ensemble]
+        return tf.add_n([head.classify(features) for head in heads]) / len(heads)
 
     def _squashed(self):
         return not getattr(self.m2, "feature_inputs", False)
@@ -127,24 +140,27 @@ class M1M2(keras.Model):
     def classify(self, images):
         """q(y | f(x)): class probabilities [N, num_classes] (a tensor)."""
         images = images if not tf.is_tensor(images) else images.numpy()
-        return self.m2.classify(self.features(images))  # (binarizing twice changes nothing)
+        return self._second_stage_probabilities(self.features(images))
 
     def call(self, inputs, training=False):
         """q(y | f(x)) for a batch in any M1 input format: [B, num_classes]."""
         x, _ = self.m1.preprocess(inputs)
-        return self.m2.classify(self._features_of(x)[0])
+        return self._second_stage_probabilities(self._features_of(x)[0])
 
     def get_config(self):
         return {"name": self.name, "trainable": self.trainable,
                 "m1": keras.saving.serialize_keras_object(self.m1),
-                "m2": keras.saving.serialize_keras_object(self.m2)}
+                "m2": keras.saving.serialize_keras_object(self.m2),
+                "ensemble": [keras.saving.serialize_keras_object(e) for e in self.ensemble]}
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
         m1 = keras.saving.deserialize_keras_object(config.pop("m1"))
         m2 = keras.saving.deserialize_keras_object(config.pop("m2"))
-        return cls(m1, m2, **config)
+        ensemble = [keras.saving.deserialize_keras_object(e)
+                    for e in config.pop("ensemble", [])]
+        return cls(m1, m2, ensemble, **config)
 
 
 def train_m1(images, *, epochs=10, batch_size=128, learning_rate=1e-3, seed=0, verbose=0,
