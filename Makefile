@@ -61,6 +61,9 @@ bench-structured-output: setup
 bench-conditional-generation: setup
 	for seed in 0 1 2; do $(PY) benchmarks/conditional_generation.py \
 	  --load conditional_vae_fashion_mnist --classifier-epochs 5 --seed $$seed || exit 1; done
+	for seed in 0 1 2; do $(PY) benchmarks/conditional_generation.py \
+	  --load conv_conditional_vae_fashion_mnist --classifier-epochs 5 --seed $$seed \
+	  --target 0.9 || exit 1; done
 
 bench-semi-supervised: setup
 	$(PY) benchmarks/semi_supervised.py --labels 100 600 1000 3000 --seeds 0 1 2 --m2-epochs 3

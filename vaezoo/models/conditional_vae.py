@@ -17,6 +17,18 @@ unchanged with y passed along. A class label y in {0..num_classes-1} enters
 the networks one-hot; a tensor condition enters flattened (uint8 scaled to
 [0, 1]).
 
+Two trunks (``trunk=``) carry x and y through the networks; f(y) below is the
+one-hot label or the flattened tensor condition, of size S:
+
+    "mlp"   q(z|x,y): MLP([flatten(x), f(y)])      p(x|z,y): MLP([z, f(y)]) -> H x W x P
+    "conv"  q(z|x,y): conv_encoder([x, tile(f(y))])  with f(y) tiled over H x W as S
+                      constant channels beside the C of x (a tensor condition of shape
+                      (H, W, c) enters as its own c channels instead);
+            p(x|z,y): conv_decoder([z, f(y)]): dense -> reshape to ceil(H/2^n) x
+                      ceil(W/2^n) -> n stride-2 transposed convolutions -> crop to H x W
+
+(``vaezoo.networks.conv``), so the conv trunk takes any image size.
+
 Labels are data, so they are checked where they enter (``preprocess``,
 ``encode``/``decode``/``prior``, ``sample``): eagerly a ValueError; inside a
 ``tf.function`` (``fit``, ``evaluate``, ``predict``) a ``tf.debugging`` assertion
@@ -46,12 +58,15 @@ from vaezoo import validation
 from vaezoo.batches import unpack_batch
 from vaezoo.models.base import VAE
 from vaezoo.models.precision import float32
-from vaezoo.networks import mlp, mlp_decoder
+from vaezoo.networks import conv_decoder, conv_encoder, mlp, mlp_decoder
 from vaezoo.priors.base import Prior
 
 tfd = tfp.distributions
 
 CONDITIONS = ("label", "tensor")
+TRUNKS = ("mlp", "conv")
+#: The conv trunk's defaults (those of ``ConvVAE``).
+CONV_DEFAULTS = {"filters": (32, 64), "kernel_size": 3, "dense_units": 256}
 
 
 
@@ -240,7 +255,7 @@ class _LearnedConditionalPrior(Prior):
 
 @keras.saving.register_keras_serializable(package="vaezoo")
 class ConditionalVAE(VAE):
-    """A VAE conditioned on a class label or on any tensor y (MLP trunks).
+    """A VAE conditioned on a class label or on any tensor y (MLP or convolutional trunks).
 
     Args:
       num_classes: number of classes when ``condition="label"`` (required then).
@@ -254,8 +269,17 @@ class ConditionalVAE(VAE):
       prior_components: with ``conditional_prior=True``, the number K of Gaussian
         components of p(z|y) (1: one diagonal Gaussian, closed-form KL; K > 1: a
         mixture with weights, means and scales computed from y, Monte-Carlo KL).
-      hidden_units: hidden layers of the encoder; the decoder uses them reversed.
+      hidden_units: with ``trunk="mlp"``, the hidden layers of the encoder; the decoder
+        uses them reversed.
       activation: Keras activation of the hidden layers.
+      trunk: "mlp" (default) or "conv": strided convolutions over the image with the
+        condition as extra input channels, and a transposed-convolution decoder from
+        [z, y] (see the module docstring).
+      filters: with ``trunk="conv"``, the channels of the encoder's stride-2
+        convolutions (the decoder mirrors them); default (32, 64).
+      kernel_size: with ``trunk="conv"``, the convolution kernel size; default 3.
+      dense_units: with ``trunk="conv"``, the width of the dense layer between the
+        convolutions and z, in the encoder and the decoder (0: none); default 256.
       **kwargs: the base ``VAE`` arguments (latent_dim, likelihood, binarization, ...).
 
     Example:
@@ -264,6 +288,8 @@ class ConditionalVAE(VAE):
       >>> model.compile(optimizer="adam")
       >>> model.fit(vaezoo.data.load("fashion_mnist", "train").batch(128), epochs=10)
       >>> images = model.sample(10, condition=np.arange(10))   # one of each class
+      >>> conv = vaezoo.ConditionalVAE(num_classes=10, trunk="conv", filters=(32, 64),
+      ...                              dense_units=0, binarization="dynamic")
 
     Reference:
       Sohn, Lee & Yan, "Learning Structured Output Representation using Deep
@@ -276,7 +302,8 @@ class ConditionalVAE(VAE):
 
     def __init__(self, num_classes=None, condition="label", condition_shape=None,
                  conditional_prior=False, prior_hidden_units=(256,), prior_components=1,
-                 hidden_units=(500, 500), activation="relu", **kwargs):
+                 hidden_units=(500, 500), activation="relu", trunk="mlp", filters=None,
+                 kernel_size=None, dense_units=None, **kwargs):
         if condition not in CONDITIONS:
             raise ValueError(f"condition must be one of 'label', 'tensor'; got {condition!r}. "
                              f"Use 'label' for class labels, 'tensor' for any other array.")
@@ -314,12 +341,38 @@ class ConditionalVAE(VAE):
                                                            (500, 500))
         self.activation = activation
         keras.activations.get(activation)  # fail early on an unknown activation name
+        self._set_trunk(trunk, filters, kernel_size, dense_units)
         if condition == "tensor" and self.condition_shape is None and \
                 kwargs.get("image_shape") is not None:
             raise ValueError(
                 "condition='tensor' with image_shape given needs condition_shape too (the "
                 "shape of one condition without the batch axis), e.g. condition_shape=(28, 28, 1)")
         super().__init__(**kwargs)
+
+    def _set_trunk(self, trunk, filters, kernel_size, dense_units):
+        if trunk not in TRUNKS:
+            raise ValueError(f"trunk must be one of 'mlp', 'conv'; got {trunk!r}. Use 'conv' "
+                             f"for convolutional encoder and decoder, 'mlp' for dense layers.")
+        self.trunk = trunk
+        given = {"filters": filters, "kernel_size": kernel_size, "dense_units": dense_units}
+        if trunk == "mlp":
+            extra = [k for k, v in given.items() if v is not None]
+            if extra:
+                raise ValueError(
+                    f"{', '.join(extra)} only appl{'ies' if len(extra) == 1 else 'y'} to "
+                    f"trunk='conv'; got {', '.join(f'{k}={given[k]!r}' for k in extra)} with "
+                    f"trunk='mlp'. Add trunk='conv', or drop them (the MLP trunk takes "
+                    f"hidden_units).")
+            self.filters = self.kernel_size = self.dense_units = None
+            return
+        given = {k: CONV_DEFAULTS[k] if v is None else v for k, v in given.items()}
+        self.filters = validation.check_positive_ints("filters", given["filters"], (32, 64))
+        self.kernel_size = validation.check_positive_int("kernel_size", given["kernel_size"], 3)
+        units = given["dense_units"]
+        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 0:
+            raise ValueError(f"dense_units must be an integer >= 0 (0: no dense layer between "
+                             f"the convolutions and z); got {units!r}")
+        self.dense_units = int(units)
 
     # ------------------------------------------------------------------ building
     def _make_prior_layer(self, prior):
@@ -346,13 +399,31 @@ class ConditionalVAE(VAE):
         super()._build_for(image_shape)
 
     def _make_encoder(self, image_shape):
+        if self.trunk == "conv":
+            return conv_encoder(self.filters, self.kernel_size, self.dense_units,
+                                self.activation, name="encoder")
         return mlp(self.hidden_units, self.activation, name="encoder")
 
     def _make_decoder(self, image_shape, out_channels):
+        if self.trunk == "conv":
+            return conv_decoder(image_shape, out_channels, self.filters, self.kernel_size,
+                                self.dense_units, self.activation, name="decoder")
         return mlp_decoder(image_shape, out_channels, self.hidden_units, self.activation)
 
     def _encoder_input_shape(self, image_shape):
+        if self.trunk == "conv":
+            return tuple(image_shape[:2]) + (image_shape[2] + self._condition_channels(),)
         return (math.prod(image_shape) + self.condition_size,)
+
+    def _condition_is_image(self):
+        """Whether a tensor condition has the images' height and width (then the conv
+        encoder takes its channels as they are, rather than its flattened values tiled)."""
+        return (self.condition == "tensor" and len(self.condition_shape) == 3
+                and self.image_shape is not None
+                and tuple(self.condition_shape[:2]) == tuple(self.image_shape[:2]))
+
+    def _condition_channels(self):
+        return self.condition_shape[-1] if self._condition_is_image() else self.condition_size
 
     def _decoder_input_size(self):
         return self.latent_dim + self.condition_size
@@ -409,9 +480,17 @@ class ConditionalVAE(VAE):
         return tf.reshape(y, [-1, self.condition_size])
 
     def _encoder_input(self, x, y):
-        flat_x = tf.reshape(x, [tf.shape(x)[0], -1])
         n = x.shape[0] if x.shape[0] is not None else tf.shape(x)[0]
-        return tf.concat([flat_x, self._condition_features(y, n)], axis=-1)
+        features = self._condition_features(y, n)
+        if self.trunk == "conv":
+            if self._condition_is_image():
+                maps = tf.reshape(features, [-1, *self.condition_shape])
+            else:   # S constant channels: the condition at every pixel
+                shape = tf.concat([tf.shape(x)[:3], [self.condition_size]], axis=0)
+                maps = tf.broadcast_to(features[:, None, None, :], shape)
+            return tf.concat([x, tf.cast(maps, x.dtype)], axis=-1)
+        flat_x = tf.reshape(x, [tf.shape(x)[0], -1])
+        return tf.concat([flat_x, features], axis=-1)
 
     def _decoder_input(self, flat_z, z, y):
         if z.shape.rank == 1:                   # a single code [D]
@@ -477,4 +556,7 @@ class ConditionalVAE(VAE):
                 "conditional_prior": self.conditional_prior,
                 "prior_hidden_units": list(self.prior_hidden_units),
                 "prior_components": self.prior_components,
-                "hidden_units": list(self.hidden_units), "activation": self.activation}
+                "hidden_units": list(self.hidden_units), "activation": self.activation,
+                "trunk": self.trunk,
+                "filters": None if self.filters is None else list(self.filters),
+                "kernel_size": self.kernel_size, "dense_units": self.dense_units}
