@@ -59,7 +59,12 @@ def _gaussian_net(hidden_units, activation, size, name):
 
 @keras.saving.register_keras_serializable(package="vaezoo")
 class AuxiliaryDGM(SemiSupervisedVAE):
-    """ADGM or SDGM: M2 with an auxiliary latent a (MLP trunks, any vaezoo likelihood).
+    """ADGM or SDGM: M2 with an auxiliary latent a (any vaezoo likelihood).
+
+    q(z|a,y,x) and p(x|.) use the ``ConditionalVAE`` trunk (``trunk="mlp"`` or ``"conv"``:
+    strided convolutions over x with y and a as constant channels, a transposed-convolution
+    decoder from [z, y] (ADGM) or [z, y, a] (SDGM)); q(a|x), q(y|a,x) and p(a|.) are MLPs
+    on the flattened x.
 
     Trained like ``SemiSupervisedVAE``: one ``fit`` on data whose unlabeled examples
     carry label -1 (``vaezoo.data.semi_supervised_split`` / ``mixed_batches``).
@@ -115,7 +120,8 @@ class AuxiliaryDGM(SemiSupervisedVAE):
         self.auxiliary_decoder.build((None, generative_input))
 
     def _encoder_input_shape(self, image_shape):
-        return (super()._encoder_input_shape(image_shape)[0] + self.auxiliary_dim,)
+        shape = super()._encoder_input_shape(image_shape)
+        return shape[:-1] + (shape[-1] + self.auxiliary_dim,)   # a: features, or channels
 
     def _decoder_input_size(self):
         return super()._decoder_input_size() + (self.auxiliary_dim if self.variant == "sdgm"
@@ -144,11 +150,16 @@ class AuxiliaryDGM(SemiSupervisedVAE):
             tf.concat(parts, axis=-1))))
 
     def _encoder_input(self, x, y, a=None):
-        """[x, one-hot y, a]; a defaults to the mean of q(a|x) (``encode(x, y)``)."""
+        """[x, one-hot y, a] (``trunk="conv"``: y and a as constant channels beside x's);
+        a defaults to the mean of q(a|x) (``encode(x, y)``)."""
         base = super()._encoder_input(x, y)
         if a is None:
             a = self.auxiliary_posterior(x).mean()
-        return tf.concat([base, tf.cast(a, base.dtype)], axis=-1)
+        a = tf.cast(a, base.dtype)
+        if base.shape.rank == 4:
+            a = tf.broadcast_to(a[:, None, None, :], tf.concat(
+                [tf.shape(base)[:3], [self.auxiliary_dim]], axis=0))
+        return tf.concat([base, a], axis=-1)
 
     def _decoder_input(self, flat_z, z, y, a=None):
         """[z, one-hot y] (ADGM), [z, one-hot y, a] (SDGM; a defaults to the mean of p(a|y,z))."""
