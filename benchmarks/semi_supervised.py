@@ -80,7 +80,7 @@ def supervised_only(x, y, val, test, args, seed):
     history = model.fit(x / 255.0, y, batch_size=min(64, len(y)), epochs=args.sup_epochs,
                         validation_data=(val[0] / 255.0, val[1]), callbacks=[stop], verbose=0)
     pred = model.predict(test[0] / 255.0, batch_size=1000, verbose=0).argmax(-1)
-    return float(np.mean(pred == test[1])), history.history["val_accuracy"]
+    return float(np.mean(pred == test[1])), history.history["val_accuracy"], model
 
 
 #: The pixel-level methods: (family, its own arguments).
@@ -110,7 +110,7 @@ def m2_only(images, labels, val, test, args, seed, method="M2"):
                         verbose=0)
     pred = np.concatenate([model.classify(test[0][i:i + 1000]).numpy().argmax(-1)
                            for i in range(0, len(test[0]), 1000)])
-    return float(np.mean(pred == test[1])), history.history["val_accuracy"]
+    return float(np.mean(pred == test[1])), history.history["val_accuracy"], model
 
 
 def get_m1(pool, args):
@@ -302,21 +302,35 @@ def ship(name, recipe, row, rows, m1_seconds, test, args):
     if not baseline:
         raise SystemExit("--ship needs the supervised-only baseline on the same labels: "
                          "give --methods supervised-only " + row["method"])
-    m2 = recipe.m2
     subset = 1000
     subset_accuracy = float(np.mean(recipe.classify(test[0][:subset]).numpy().argmax(-1)
                                     == test[1][:subset]))
-    second = {"M1+M2": "M2 (Kingma et al. 2014)", "M1+ADGM": "ADGM (Maaløe et al. 2016)",
-              "M1+SDGM": "SDGM (Maaløe et al. 2016)"}[row["method"]]
+    family = {"M2": "M2 (Kingma et al. 2014)", "ADGM": "ADGM (Maaløe et al. 2016)",
+              "SDGM": "SDGM (Maaløe et al. 2016)"}
+    method = row["method"]
+    labels = (f"Fashion-MNIST with {row['num_labels']} class-balanced labels (label draw seed "
+              f"{row['seed']})")
+    if method in PIXEL_LEVEL:
+        description = (
+            f"{family[method]} semi-supervised on {labels}: classifier 784-500-500-10 (dropout "
+            f"0.5) on x{' and the auxiliary a' if method != 'M2' else ''}, latent 50, hidden "
+            f"layers of 500, Bernoulli decoder on dynamically binarized pixels, alpha "
+            f"{args.alpha:g}, early stopping on a held-out validation split. Load it and call "
+            f"classify(images)")
+        samples_of = recipe
+    else:
+        m2 = recipe.m2
+        heads = "an ensemble of the second stages of every alpha, " if recipe.ensemble else ""
+        description = (
+            f"{method} semi-supervised classifier on {labels}: M1 = MLPVAE 784-500-500-50 with "
+            f"a learned per-pixel Gaussian on the gray levels, trained on the unlabeled pool; "
+            f"{heads}{family[method.split('+')[1]]} on M1's posterior means, classifier 500-500 "
+            f"(dropout 0.5), z of size {m2.latent_dim}; alpha chosen on a held-out validation "
+            f"split. Load it and call classify(images)")
+        samples_of = recipe.m1
     card = {
-        "description": (
-            f"{row['method']} semi-supervised classifier on Fashion-MNIST with "
-            f"{row['num_labels']} class-balanced labels (label draw seed {row['seed']}): M1 = "
-            f"MLPVAE 784-500-500-50 with a learned per-pixel Gaussian on the gray levels, "
-            f"trained on the unlabeled pool; {second} on M1's posterior means, classifier "
-            f"500-500 (dropout 0.5), z of size {m2.latent_dim}; the method and alpha chosen "
-            f"on a held-out validation split. Load it and call classify(images)"),
-        "model_class": "M1M2",
+        "description": description,
+        "model_class": type(recipe).__name__,
         "dataset": args.dataset,
         "data_source": common_source(args),
         "train_split": f"train[:-{args.val_size}]",
@@ -328,9 +342,10 @@ def ship(name, recipe, row, rows, m1_seconds, test, args):
                    "how": f"vaezoo.data.semi_supervised_split((train[:-{args.val_size}] images, "
                           f"labels), {row['num_labels']}, seed={row['seed']})"},
         "method": row["method"],
-        "selected_alpha": row["selected_alpha"],
-        "candidates": row["candidates"],
-        "epochs": {"m1": args.m1_epochs, "m2": row["epochs_run"]},
+        "selected_alpha": row.get("selected_alpha", args.alpha),
+        "candidates": row.get("candidates"),
+        "epochs": ({"m2": row["epochs_run"]} if method in PIXEL_LEVEL else
+                   {"m1": args.m1_epochs, "m2": row["epochs_run"]}),
         "training_time_seconds": row["seconds"] + (m1_seconds or 0.0),
         "training_time_note": ("the M2-stage seconds cover every alpha candidate; M1's "
                                "seconds are 0 when its cached model was reused"),
@@ -351,8 +366,9 @@ def ship(name, recipe, row, rows, m1_seconds, test, args):
     }
     with tempfile.TemporaryDirectory() as tmp:
         png = os.path.join(tmp, "samples.png")
-        plt.close(plot.sample_grid(recipe.m1, n=32, seed=0, ncols=8, path=png, cell=0.35,
-                                   title=f"{name}: samples of M1"))
+        plt.close(plot.sample_grid(samples_of, n=32, seed=0, ncols=8, path=png, cell=0.35,
+                                   title=name if samples_of is recipe else
+                                   f"{name}: samples of M1"))
         out = presets.write_keras(recipe, Path(args.pretrained_root) / name, card,
                                   samples_png=png)
     print(f"shipped {out}: test accuracy {row['test_accuracy']:.4f}", flush=True)
@@ -443,7 +459,7 @@ def main(argv=None):
                     keep = labels >= 0
                     acc, curve = supervised_only(images[keep], labels[keep], val, test, args, seed)
                 elif method in PIXEL_LEVEL:
-                    acc, curve = m2_only(images, labels, val, test, args, seed, method)
+                    acc, curve, recipe = m2_only(images, labels, val, test, args, seed, method)
                 else:
                     if m1 is None:
                         m1, m1_seconds = get_m1(pool, args)
@@ -460,7 +476,7 @@ def main(argv=None):
                     row.update(selection)
                 rows = [r for r in rows if (r["method"], r["num_labels"], r["seed"])
                         != (method, n, seed)] + [row]
-                if args.ship and method == args.methods[-1] and selection:
+                if args.ship and method == args.methods[-1] and method != "supervised-only":
                     ship(args.ship, recipe, row, rows, m1_seconds, test, args)
                 print(json.dumps({k: row[k] for k in ("method", "num_labels", "seed",
                                                       "test_accuracy", "epochs_run", "seconds")}),
