@@ -80,7 +80,7 @@ def supervised_only(x, y, val, test, args, seed):
     history = model.fit(x / 255.0, y, batch_size=min(64, len(y)), epochs=args.sup_epochs,
                         validation_data=(val[0] / 255.0, val[1]), callbacks=[stop], verbose=0)
     pred = model.predict(test[0] / 255.0, batch_size=1000, verbose=0).argmax(-1)
-    return float(np.mean(pred == test[1])), history.history["val_accuracy"], model
+    return float(np.mean(pred == test[1])), history.history["val_accuracy"]
 
 
 #: The pixel-level methods: (family, its own arguments).
