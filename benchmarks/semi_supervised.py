@@ -344,13 +344,13 @@ def ship(name, recipe, row, rows, m1_seconds, test, args):
         "method": row["method"],
         "selected_alpha": row.get("selected_alpha", args.alpha),
         "candidates": row.get("candidates"),
-        "epochs": ({"m2": row["epochs_run"]} if method in PIXEL_LEVEL else
-                   {"m1": args.m1_epochs, "m2": row["epochs_run"]}),
+        "epochs": (f"{row['epochs_run']}" if method in PIXEL_LEVEL else
+                   f"{args.m1_epochs} (M1) + {row['epochs_run']} (M2)"),
         "training_time_seconds": row["seconds"] + (m1_seconds or 0.0),
         "training_time_note": ("the M2-stage seconds cover every alpha candidate; M1's "
                                "seconds are 0 when its cached model was reused"),
         "m1_seconds": m1_seconds,
-        "machine": row["cpu"],
+        "machine": {**row["cpu"], "cpu_count": row["cpu"]["cores"]},
         "versions": row["versions"],
         "metrics": {"test_accuracy": row["test_accuracy"], "num_test_examples": len(test[1]),
                     "validation_accuracy": row["best_val_accuracy"],

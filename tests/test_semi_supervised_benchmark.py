@@ -51,7 +51,8 @@ def test_every_method_runs_and_alpha_is_chosen_on_validation(tmp_path):
                and r["cpu"]["model"] for r in runs)
     m1m2 = next(r for r in runs if r["method"] == "M1+M2")
     candidates = m1m2["candidates"]
-    assert [c["alpha"] for c in candidates] == [50.0, 100.0]
+    # one M2 per alpha, and their ensemble (the mean of their q(y|x)) as one more candidate
+    assert [c["alpha"] for c in candidates] == [50.0, 100.0, "ensemble"]
     # the best validation accuracy wins (the first on ties), whatever the test accuracy says
     best = max(candidates, key=lambda c: c["best_val_accuracy"])
     assert m1m2["selected_alpha"] == best["alpha"]

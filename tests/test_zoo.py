@@ -204,10 +204,10 @@ def test_required_entries_are_shipped():
     assert not missing, f"pretrained entries not shipped yet: {missing}"
 
 
-def test_shipped_weights_stay_under_30_mb():
+def test_shipped_weights_stay_under_40_mb():
     total = sum(f.stat().st_size for d in zoo.pretrained_entries().values()
                 for f in d.iterdir() if f.is_file())
-    assert total < 30 * 2**20, f"pretrained entries take {total / 2**20:.1f} MB"
+    assert total < 40 * 2**20, f"pretrained entries take {total / 2**20:.1f} MB"
 
 
 def _card(name):

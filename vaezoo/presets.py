@@ -314,6 +314,15 @@ def write(model, cfg, directory, metadata=None, samples_png=None):
     return io.atomic_replace_dir(directory, fill)
 
 
+def _uncompiled(config):
+    """A serialized Keras object without the ``compile_config`` of any nested model."""
+    if isinstance(config, dict):
+        return {k: _uncompiled(v) for k, v in config.items() if k != "compile_config"}
+    if isinstance(config, list):
+        return [_uncompiled(v) for v in config]
+    return config
+
+
 def write_keras(model, directory, metadata, samples_png=None):
     """Write a preset of one ``.keras`` file: for a model that is not one configurable
     family (e.g. ``vaezoo.M1M2``, whose two stages train one after the other).
@@ -336,11 +345,18 @@ def write_keras(model, directory, metadata, samples_png=None):
         raise ValueError(f"a .keras preset's card needs {', '.join(missing)} (there is no "
                          f"config.toml to read them from)")
 
+    import keras  # why: `vaezoo list` imports presets without TensorFlow
+    # The model's weights only (no optimizer state of its compiled stages): an uncompiled
+    # copy rebuilt from its config.
+    clone = keras.saving.deserialize_keras_object(
+        _uncompiled(keras.saving.serialize_keras_object(model)))
+    clone.set_weights(model.get_weights())
+
     def fill(tmp):
-        model.save(str(tmp / KERAS_FILE))
+        clone.save(str(tmp / KERAS_FILE))
         if samples_png is not None:
             shutil.copyfile(samples_png, tmp / SAMPLES_FILE)
-        card = dict(metadata, name=directory.name, num_parameters=int(model.count_params()))
+        card = dict(metadata, name=directory.name, num_parameters=int(clone.count_params()))
         card["files"] = {f.name: {"sha256": sha256(f), "bytes": f.stat().st_size}
                          for f in sorted(tmp.iterdir()) if f.name != METADATA_FILE}
         io.write_json(tmp / METADATA_FILE, card)
