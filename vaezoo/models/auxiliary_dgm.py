@@ -244,45 +244,40 @@ class AuxiliaryDGM(SemiSupervisedVAE):
         distortion, kl = -per_class(log_px), per_class(rate)
         return {"elbo": -(distortion + kl) - math.log(k), "distortion": distortion, "kl_z": kl}
 
-    def _tiled(self, x, y):
-        """x (and y) repeated num_samples times along the batch: [S * B, ...]."""
-        s = self.num_samples
+    @staticmethod
+    def _tiled(x, y, s):
+        """x (and y) repeated s times along the batch: [s * B, ...], block j = draw j."""
         x = tf.reshape(tf.tile(x[None], [s, 1, 1, 1, 1]),
                        tf.concat([[s * tf.shape(x)[0]], tf.shape(x)[1:]], axis=0))
         return x, (None if y is None else tf.tile(tf.reshape(y, [-1]), [s]))
 
-    def _sample_mean(self, terms):
-        s = self.num_samples
+    @staticmethod
+    def _sample_mean(terms, s):
+        """[s * B] terms of the tiled batch -> their mean over the s draws, [B]."""
         return {k: tf.reduce_mean(tf.reshape(v, [s, -1]), axis=0) for k, v in terms.items()}
 
     def compute_objective(self, x, y=None, training=False):
         """(loss, per-example terms) of the ADGM / SDGM objective; y = -1 marks unlabeled."""
         seed_a, seed_z = tf.unstack(tf.random.experimental.stateless_split(
             self._stateless_seed(), 2))
-        xs, ys = self._tiled(x, y)
+        xs, ys = self._tiled(x, y, self.num_samples)
         a, log_qa = self._draw_auxiliary(xs, seed_a)
         log_qy = tf.nn.log_softmax(self.classifier_logits(xs, training=training, a=a))
         bounds = self.class_bounds(xs, seed_z, a=a, log_qa=log_qa)
         loss, terms = self._semi_supervised_objective(log_qy, bounds, ys, training)
-        return loss, self._sample_mean(terms)
+        return loss, self._sample_mean(terms, self.num_samples)
 
     def _terms(self, x, y, num_samples, seed):
         """The conditional bound on log p(x|y) per example (``elbo(x)``, evaluation): one
         (a, z) per sample, ``num_samples`` averaged."""
-        s = num_samples
-        xs = tf.reshape(tf.tile(x[None], [s, 1, 1, 1, 1]),
-                        tf.concat([[s * tf.shape(x)[0]], tf.shape(x)[1:]], axis=0))
-        ys = tf.tile(tf.cast(tf.reshape(y, [-1]), tf.int32), [s]) if y is not None else None
-        if ys is None:
+        if y is None:
             self._condition_features(None)  # the error naming the missing labels
+        xs, ys = self._tiled(x, tf.cast(y, tf.int32), num_samples)
         seed_a, seed_z = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
         a, log_qa = self._draw_auxiliary(xs, seed_a)
         log_px, rate, _ = self._labeled_terms(xs, ys, a, log_qa, seed_z)
-
-        def mean(v):
-            return tf.reduce_mean(tf.reshape(v, [s, -1]), axis=0)
-
-        t = {"elbo": mean(log_px - rate), "rate": mean(rate), "distortion": -mean(log_px)}
+        t = self._sample_mean({"elbo": log_px - rate, "rate": rate, "distortion": -log_px},
+                              num_samples)
         return t, self.encode(x, y), self.prior(y)
 
     def joint_log_weights(self, x, y, seed):
