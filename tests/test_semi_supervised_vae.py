@@ -13,7 +13,7 @@ import tensorflow_probability as tfp
 
 import keras
 import vaezoo
-from harness import check_vae, mock_batches
+from harness import check_semi_supervised_objective, check_vae, mock_batches
 from vaezoo import data as data_lib
 from vaezoo import evaluation
 from vaezoo.evaluation.likelihood import iwae_step
@@ -68,19 +68,9 @@ def test_unlabeled_bound_sums_y_out_exactly():
     x = tf.constant(rng.integers(0, 2, size=(5, 4, 4, 1)).astype(np.float32))
     bounds = np.stack([_labeled_bound(model, x, c).numpy() for c in range(k)], -1)   # [B, K]
     qy = model.classify(x).numpy()
-    expected_u = (qy * bounds).sum(-1) - (qy * np.log(qy)).sum(-1)
-
     y = np.array([-1, 0, 2, -1, 1])
-    loss, t = model.compute_objective(x, tf.constant(y))
-    elbo = t["elbo"].numpy()
+    t = check_semi_supervised_objective(model, x, bounds, qy, y, 2.5)
     unl = y < 0
-    np.testing.assert_allclose(elbo[unl], expected_u[unl], rtol=1e-4, atol=1e-3)
-    np.testing.assert_allclose(elbo[~unl], bounds[~unl, y[~unl]], rtol=1e-4, atol=1e-3)
-    np.testing.assert_allclose(t["rate"] + t["distortion"], -elbo, rtol=1e-5, atol=1e-4)
-    # The bound on log p(x) is below the bound on log p(x, y) of the best class... and the loss
-    # adds alpha * cross-entropy on the labeled examples only.
-    ce = -np.log(qy[~unl, y[~unl]])
-    np.testing.assert_allclose(loss, np.mean(-elbo) + 2.5 * ce.sum() / len(y), rtol=1e-5)
     assert np.all(t["labeled"].numpy() == (~unl).astype(np.float32))
 
 

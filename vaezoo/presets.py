@@ -86,6 +86,11 @@ def pretrained_entries():
             if not p.parent.name.startswith((".", "_"))}
 
 
+def is_keras_preset(files):
+    """Whether a card's ``files`` are those of a preset of one ``.keras`` file (no config)."""
+    return KERAS_FILE in files and CONFIG_FILE not in files
+
+
 def verify(directory, metadata=None):
     """Check every file listed in the card's ``files`` against its sha256.
 
@@ -98,9 +103,7 @@ def verify(directory, metadata=None):
     if not isinstance(files, dict):
         raise ChecksumError(f"{directory / METADATA_FILE}: no 'files' table with sha256 "
                             f"checksums; refusing to load unverified weights")
-    required_files = VERIFIED_KERAS_FILES if KERAS_FILE in files and CONFIG_FILE not in files \
-        else VERIFIED_FILES
-    for required in required_files:
+    for required in VERIFIED_KERAS_FILES if is_keras_preset(files) else VERIFIED_FILES:
         if required not in files:
             raise ChecksumError(f"{directory / METADATA_FILE}: no sha256 for {required}; "
                                 f"refusing to load unverified files")
@@ -166,7 +169,7 @@ def read(preset):
     if (directory / METADATA_FILE).is_file():
         meta = read_metadata(directory)
         verify(directory, meta)                      # before anything is parsed
-        if CONFIG_FILE not in meta["files"]:         # a preset of one .keras file
+        if is_keras_preset(meta["files"]):
             return directory, None, meta
         return directory, config_lib.load_config(directory / CONFIG_FILE), meta
     if (directory / CONFIG_FILE).is_file() and (directory / WEIGHTS_FILE).is_file():
@@ -307,11 +310,16 @@ def write(model, cfg, directory, metadata=None, samples_png=None):
         card.setdefault("model_class", cfg["model"]["class"])
         card.setdefault("dataset", cfg["data"]["dataset"])
         card["num_parameters"] = int(model.count_params())
-        card["files"] = {f.name: {"sha256": sha256(f), "bytes": f.stat().st_size}
-                         for f in sorted(tmp.iterdir()) if f.name != METADATA_FILE}
-        io.write_json(tmp / METADATA_FILE, card)
+        _write_card(tmp, card)
 
     return io.atomic_replace_dir(directory, fill)
+
+
+def _write_card(directory, card):
+    """``metadata.json``: the card, with the sha256 and size of every other file."""
+    card["files"] = {f.name: {"sha256": sha256(f), "bytes": f.stat().st_size}
+                     for f in sorted(directory.iterdir()) if f.name != METADATA_FILE}
+    io.write_json(directory / METADATA_FILE, card)
 
 
 def _uncompiled(config):
@@ -357,9 +365,7 @@ def write_keras(model, directory, metadata, samples_png=None):
         if samples_png is not None:
             shutil.copyfile(samples_png, tmp / SAMPLES_FILE)
         card = dict(metadata, name=directory.name, num_parameters=int(clone.count_params()))
-        card["files"] = {f.name: {"sha256": sha256(f), "bytes": f.stat().st_size}
-                         for f in sorted(tmp.iterdir()) if f.name != METADATA_FILE}
-        io.write_json(tmp / METADATA_FILE, card)
+        _write_card(tmp, card)
 
     return io.atomic_replace_dir(directory, fill)
 
