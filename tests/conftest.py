@@ -15,8 +15,12 @@ def rng():
 
 @pytest.fixture(autouse=True)
 def _clear_keras_session():
-    yield
+    """Every test starts from the same global seeds (Python, NumPy, TensorFlow, Keras), so
+    the weights a test initialises do not depend on which tests its worker ran before."""
     import keras
+
+    keras.utils.set_random_seed(0)
+    yield
 
     # free_memory=False: skip the gc.collect() that made teardowns take seconds.
     keras.backend.clear_session(free_memory=False)

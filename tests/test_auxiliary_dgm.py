@@ -108,7 +108,11 @@ def test_bounds_match_a_hand_computation(variant):
     bounds = np.stack([_labeled_bound(model, x, c).numpy() for c in range(k)], -1)   # [B, K]
     a = model.auxiliary_posterior(x).mean()
     qy = tf.nn.softmax(model.classifier_logits(x, a=a)).numpy()   # q(y | a, x)
-    check_semi_supervised_objective(model, x, bounds, qy, np.array([-1, 0, 2, -1, 1]), 2.5)
+    # z is drawn at the posterior's scale floor 1e-4, not at its mean: with these weights the
+    # gradients move a bound by up to ~0.02 nats, far below any wrong term (log K,
+    # H(q(y|a,x)), log q(a|x) are each ~1 nat here).
+    check_semi_supervised_objective(model, x, bounds, qy, np.array([-1, 0, 2, -1, 1]), 2.5,
+                                    atol=0.05)
 
 
 def _exact_log_px_given_y(model, x, y, grid=np.linspace(-7, 7, 1401)):
