@@ -14,7 +14,7 @@ def rng():
 
 
 @pytest.fixture(autouse=True)
-def _clear_keras_session():
+def _fresh_keras_state():
     """Every test starts from the same global seeds (Python, NumPy, TensorFlow, Keras), so
     the weights a test initialises do not depend on which tests its worker ran before."""
     import keras
