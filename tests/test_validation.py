@@ -9,7 +9,8 @@ import pytest
 import tensorflow as tf
 
 import vaezoo
-from vaezoo import evaluation, saving, validation
+from harness import FAMILIES, family_model
+from vaezoo import evaluation, models, saving, validation
 
 SHAPE = (6, 6, 1)
 
@@ -225,14 +226,9 @@ def test_input_check_message_extracts_the_reason():
 
 
 # ---------------------------------------------------------------------- unconditional models
-UNCONDITIONAL = {
-    "MLPVAE": lambda: vaezoo.MLPVAE(latent_dim=2, hidden_units=(8,), binarization="static"),
-    "ConvVAE": lambda: vaezoo.ConvVAE(latent_dim=2, filters=(4,), dense_units=8,
-                                      binarization="static"),
-    "HierarchicalVAE": lambda: vaezoo.HierarchicalVAE(latent_dims=(2, 2),
-                                                      hidden_units=((8,), (4,)),
-                                                      binarization="static"),
-}
+#: Every unconditional family of ``harness.FAMILIES`` (tiny models, static binarization).
+UNCONDITIONAL = {name: (lambda name=name: family_model(name, binarization="static"))
+                 for name in FAMILIES if not getattr(models, name).is_conditional}
 
 
 def _unconditional(family):

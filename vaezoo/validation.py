@@ -73,6 +73,14 @@ def check_positive_int(name, value, example=None):
     return int(value)
 
 
+def check_number(name, value, minimum=0.0):
+    """``float(value)``, or a ValueError when it is not a number >= ``minimum`` (bools excluded)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(value) or value < minimum:
+        raise ValueError(f"{name} must be a number >= {minimum:g}; got {value!r}")
+    return float(value)
+
+
 def check_positive_ints(name, values, example=None, *, allow_empty=False):
     """``tuple(int(v) for v in values)``, or a ValueError naming ``name`` when ``values``
     is not a sequence of positive integers (a bare number, floats, zeros, or an empty

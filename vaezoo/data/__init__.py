@@ -9,6 +9,11 @@ default ``source="auto"`` tries tfds first and falls back to the IDX files.
 Split strings are tfds' own (``"train[:10%]"``, ``"train[10%:20%]+test"``,
 ``"all"``) under both sources.
 
+``"dsprites"`` needs neither: vaezoo renders its 737,280 images from their
+factors (``dsprites``), as tfds' dsprites elements (``image`` and a
+``label_<factor>`` / ``value_<factor>`` pair per factor, pixels 0/255), on
+demand; ``DSprites`` serves the same images to disentanglement metrics.
+
 ``binarization="static"`` turns each image into float32 {0, 1} with
 ``vaezoo.preprocessing.static_binarize(image, seed)``: a content-addressed
 Bernoulli draw (pixel ``p`` is 1 with probability ``q_p / 255``), so the same
@@ -21,7 +26,8 @@ Modules, one job each:
 * ``loading``: ``load``, ``load_arrays``, ``source_of`` (the choice of source);
 * ``tfds_source``: ``tfds.load`` with a quick answer when it cannot download;
 * ``idx``: the IDX reader, the directories searched, ``install_help``;
-* ``splits``: tfds split strings as index ranges for the IDX files;
+* ``splits``: tfds split strings as index ranges for the IDX files and dSprites;
+* ``dsprites``: dSprites rendered from its factors, ``DSprites``;
 * ``catalog``: ``info``, facts about a data set without reading it;
 * ``semi_supervised``: ``semi_supervised_split``, ``mixed_batches``.
 
@@ -31,6 +37,8 @@ Example:
   >>> images, labels = data.load_arrays("fashion_mnist", "test")
   >>> data.info("fashion_mnist")["image_shape"]
   (28, 28, 1)
+  >>> ds = data.load("dsprites", "train[:1%]")          # rendered, no download
+  >>> factors, images = data.DSprites().sample(64, np.random.default_rng(0))
 """
 
 from vaezoo import lazy
@@ -42,6 +50,7 @@ _EXPORTS = {
     "load_arrays": "vaezoo.data.loading",
     "source_of": "vaezoo.data.loading",
     "info": "vaezoo.data.catalog",
+    "DSprites": "vaezoo.data.dsprites",
     "semi_supervised_split": "vaezoo.data.semi_supervised",
     "mixed_batches": "vaezoo.data.semi_supervised",
     "balanced_indices": "vaezoo.data.semi_supervised",
@@ -52,7 +61,8 @@ _EXPORTS = {
     "DATA_DIR_ENV": "vaezoo.data.idx",
     "DEFAULT_IDX_DIRS": "vaezoo.data.idx",
 }
-_SUBMODULES = ("catalog", "idx", "loading", "semi_supervised", "splits", "tfds_source")
+_SUBMODULES = ("catalog", "dsprites", "idx", "loading", "semi_supervised", "splits",
+               "tfds_source")
 
 
 __getattr__, __dir__ = lazy.attributes(__name__, _EXPORTS, _SUBMODULES, globals())

@@ -1,12 +1,22 @@
 """Facts about a data set without reading it: image shape, classes, split sizes."""
 
+from vaezoo.data import dsprites
+
 _FASHION_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )
 
-#: What ``info`` answers without tfds, for the data sets of ``vaezoo.data.IDX_DATASETS``.
+#: What ``info`` answers without tfds: the data sets of ``vaezoo.data.IDX_DATASETS`` and
+#: the ones vaezoo renders. dSprites has factors, not classes (as in tfds' info of it:
+#: no "label" feature), so ``num_classes`` is None; ``vaezoo.data.DSprites`` has them.
 STATIC_INFO = {
+    "dsprites": {
+        "image_shape": dsprites.IMAGE_SHAPE,
+        "num_classes": None,
+        "splits": dict(dsprites.SPLITS),
+        "class_names": (),
+    },
     "fashion_mnist": {
         "image_shape": (28, 28, 1),
         "num_classes": 10,

@@ -3,8 +3,10 @@
 With ``source="auto"`` tfds is tried first (``tfds_source``); when it cannot
 provide the data and the data set is in ``IDX_DATASETS``, the IDX files are
 read (``idx``). When no source has the data, the error says what provides it
-(``install_help``). The source used is logged on the ``vaezoo.data`` logger
-and, with ``verbose=True``, printed as one line on stderr.
+(``install_help``). The data sets of ``RENDERED_DATASETS`` (``"dsprites"``)
+are neither: vaezoo renders them (``vaezoo.data.dsprites``), never reading tfds
+or the network, under ``source="auto"`` only. The source used is logged on the
+``vaezoo.data`` logger and, with ``verbose=True``, printed as one line on stderr.
 """
 
 import logging
@@ -13,15 +15,17 @@ import sys
 import numpy as np
 import tensorflow as tf
 
-from vaezoo.data import idx, splits, tfds_source
+from vaezoo.data import dsprites, idx, splits, tfds_source
 from vaezoo.data.idx import IDX_DATASETS, install_help
-from vaezoo.preprocessing import static_binarize
+from vaezoo.preprocessing import static_binarize, to_unit_interval
 
 LOGGER_NAME = "vaezoo.data"
 logger = logging.getLogger(LOGGER_NAME)
 
 _BINARIZATIONS = ("static", None)
 _SOURCES = ("auto", "tfds", "idx")
+#: Data sets vaezoo renders itself, with the module that renders them.
+RENDERED_DATASETS = {"dsprites": dsprites}
 
 
 def _check_binarization(binarization):
@@ -60,8 +64,19 @@ def _announce(message, verbose):
 
 
 def _resolve(name, split, data_dir, source, verbose):
-    """Returns ("tfds", dataset) or ("idx", (images, labels))."""
+    """Returns ("tfds", dataset), ("idx", (images, labels)) or ("render", flat indices)."""
     _check_source(source)
+    if name in RENDERED_DATASETS:
+        if source != "auto":
+            raise ValueError(
+                f'source={source!r} does not apply to {name!r}: vaezoo renders it '
+                f'(vaezoo.data.{name}), so only source="auto" (the default) is valid. The '
+                f'published images are tensorflow_datasets.load({name!r}) (pixels 0/1, '
+                f'a download).')
+        flat = RENDERED_DATASETS[name].split_indices(split)
+        _announce(f"{name}[{split}] rendered by vaezoo.data.{name} ({len(flat)} images)",
+                  verbose)
+        return "render", flat
     if source == "idx" and name not in IDX_DATASETS:
         raise ValueError(f'source="idx" only supports {list(IDX_DATASETS)}, '
                          f"not {name!r}; use source=\"tfds\".")
@@ -108,6 +123,10 @@ def _binarize_fn(seed):
     return fn
 
 
+def _unit_interval_fn(example):
+    return {**example, "image": to_unit_interval(example["image"])}
+
+
 def _binarize_array(images, seed, batch_size=8192):
     out = np.empty(images.shape, np.float32)
     for i in range(0, len(images), batch_size):
@@ -123,22 +142,30 @@ def load(name, split="train", *, data_dir=None, binarization=None, seed=0,
       name: tfds name, e.g. ``"fashion_mnist"`` or ``"mnist"``.
       split: tfds split string: ``"train"``, ``"test"``, ``"train[:10%]"``,
         ``"train[50000:]"``, ``"train[10%:20%]"``, ``"train+test"``...
-      data_dir: tfds data dir; also searched first for IDX files.
+      data_dir: tfds data dir; also searched first for IDX files. Unused by
+        the rendered data sets.
       binarization: ``None`` (uint8 images) or ``"static"`` (float32 {0, 1}
         images from ``static_binarize(image, seed)``).  Dynamic binarization
-        is done by the model.
+        is done by the model. dSprites images are already binary (0/255), so
+        for them ``"static"`` is exactly ``image / 255``, for every seed.
       seed: seed of the static binarization.
       source: ``"auto"`` (tfds, falling back to IDX files for the data sets
-        in ``IDX_DATASETS``), ``"tfds"`` or ``"idx"``.
+        in ``IDX_DATASETS``; rendering for ``RENDERED_DATASETS``), ``"tfds"``
+        or ``"idx"`` (neither for a rendered data set).
       verbose: print the source used on stderr (it is always logged).
 
     Returns:
       unbatched ``tf.data.Dataset`` of ``{"image": [H, W, C], "label": int64
-      []}``, image uint8 or, with ``binarization="static"``, float32.
+      []}``, image uint8 or, with ``binarization="static"``, float32. For
+      ``"dsprites"`` the elements are tfds' dsprites elements instead:
+      ``image`` (0/255) and, for each factor, ``label_<factor>`` int64 and
+      ``value_<factor>`` float32 (``vaezoo.data.dsprites.dataset``), rendered
+      as they are read; the whole grid is ``"train"``.
 
     Raises:
       ValueError: bad ``binarization``, ``source`` or split syntax, a data
-        set name tfds does not know, or a corrupted IDX file.
+        set name tfds does not know, a corrupted IDX file, or ``source``
+        other than ``"auto"`` for a rendered data set.
       FileNotFoundError: no source can provide the data (message says how to
         fix it).
       RuntimeError: ``source="tfds"`` (or a data set without IDX fallback)
@@ -152,12 +179,16 @@ def load(name, split="train", *, data_dir=None, binarization=None, seed=0,
     kind, payload = _resolve(name, split, data_dir, source, verbose)
     if kind == "tfds":
         ds = payload
+    elif kind == "render":
+        ds = RENDERED_DATASETS[name].dataset(split)
     else:
         images, labels = payload
         ds = tf.data.Dataset.from_tensor_slices({"image": images, "label": labels})
     if binarization == "static":
-        ds = ds.map(_binarize_fn(seed), num_parallel_calls=tf.data.AUTOTUNE,
-                    deterministic=True)
+        # Rendered images are binary (0/255), where static_binarize is exactly x / 255
+        # whatever the seed: the cast gives the same floats without the per-pixel hashes.
+        ds = ds.map(_unit_interval_fn if kind == "render" else _binarize_fn(seed),
+                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds
 
 
@@ -171,6 +202,9 @@ def load_arrays(name, split="train", *, data_dir=None, binarization=None,
       ``(images, labels)``: images ``[N, H, W, C]`` uint8 (float32 {0, 1}
       with ``binarization="static"``, identical to what ``load`` yields) and
       labels int64 ``[N]``.  The arrays are fresh copies, free to modify.
+      For ``"dsprites"`` the labels are the factor indices, int64 ``[N, 5]``
+      in ``vaezoo.data.dsprites.FACTOR_NAMES`` order (the whole grid is 3 GB
+      of images: take a slice such as ``"train[:10%]"``).
 
     Example:
       >>> x, y = load_arrays("fashion_mnist", "test")
@@ -179,6 +213,12 @@ def load_arrays(name, split="train", *, data_dir=None, binarization=None,
     """
     _check_binarization(binarization)
     kind, payload = _resolve(name, split, data_dir, source, verbose)
+    if kind == "render":
+        labels = RENDERED_DATASETS[name].factor_indices(payload)
+        images = RENDERED_DATASETS[name].render(labels)
+        if binarization == "static":  # binary images: static_binarize is x / 255 (see load)
+            images = images.astype(np.float32) / np.float32(255)
+        return images, labels
     if kind == "idx":
         images, labels = payload  # already fresh arrays (np.concatenate)
         if binarization == "static":
@@ -200,5 +240,5 @@ def load_arrays(name, split="train", *, data_dir=None, binarization=None,
 
 
 def source_of(name, split="train", *, data_dir=None):
-    """``"tfds"`` or ``"idx"``: the source ``load(name, split, source="auto")`` reads here."""
+    """``"tfds"``, ``"idx"`` or ``"render"``: the source ``load(name, split)`` reads here."""
     return _resolve(name, split, data_dir, "auto", verbose=False)[0]

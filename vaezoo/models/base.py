@@ -119,6 +119,10 @@ class VAE(keras.Model):
     #: ``save_weights`` records them, ``load_weights`` builds a fresh model from them.
     SHAPE_KEYS = ("image_shape",)
 
+    #: Names of the terms a family reports beside the ELBO's (a regularizer's ``tc``,
+    #: ``mmd``...): one ``keras.metrics.Mean`` each, like ``elbo``.
+    EXTRA_METRICS = ()
+
     def __init__(self, latent_dim=32, likelihood="bernoulli", prior="standard_normal",
                  posterior="gaussian", binarization=None, objective="elbo", num_samples=1,
                  beta=1.0, warmup_steps=0, free_bits=0.0, likelihood_kwargs=None,
@@ -146,6 +150,7 @@ class VAE(keras.Model):
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         names = ["loss", "elbo", "rate", "distortion"] + (["iwae"] if objective == "iwae" else [])
+        names += list(self.EXTRA_METRICS)
         self._trackers = [keras.metrics.Mean(name=n) for n in names]
         self.image_shape = None
         if image_shape is not None:
@@ -470,7 +475,13 @@ class VAE(keras.Model):
         config = compiling.compile_arguments_from(config, self.dtype_policy.name)
         self.compile(**config)
         if self.built:
-            self.optimizer.build(self.trainable_variables)  # so its saved state can load
+            self._build_optimizers()  # so their saved state can load
+
+    def _build_optimizers(self):
+        """Builds the optimizer for the variables it trains (a family with a second
+        optimizer builds both), so that a checkpoint's optimizer state can load."""
+        if not self.optimizer.built:
+            self.optimizer.build(self.trainable_variables)
 
     @property
     def training_precision(self):

@@ -103,6 +103,13 @@ class TwoLevelGaussian(tfd.Distribution):
         first, second = self._split(z)
         return self._first.log_prob(first) + self._second(first).log_prob(second)
 
+    def log_prob_parts(self, z):
+        """(log density of the z1 factor, of the z2 factor) at z [..., d1 + d2]; they sum
+        to ``log_prob(z)`` (per-level rates and free bits of a hierarchical model)."""
+        first, second = self._split(z)
+        parts = (self._first.log_prob(first), self._second(first).log_prob(second))
+        return parts if self._first_is_z1 else parts[::-1]
+
     def _mean(self):
         first = self._first.mean()
         return self._layout(first, self._second(first).mean())
