@@ -9,6 +9,11 @@
 ``batches``            ``labelled_batches``: data -> ``(x, labels, y)`` as the model
                        sees it, shared by every estimator (and the plots)
 ``steps``              each estimator's per-batch step, compiled once per model
+``disentanglement``    the disentanglement metrics of a representation against
+                       ground-truth factors (beta-VAE and FactorVAE scores, MIG,
+                       SAP, DCI, modularity / explicitness, unsupervised scores),
+                       imported as ``vaezoo.evaluation.disentanglement`` (it needs
+                       scikit-learn, which the estimators above do not)
 =====================  ==========================================================
 
 Model interface
