@@ -318,6 +318,17 @@ def check_export(model, images, labels, path):
     return exported
 
 
+def check_gradients_reach_every_variable(model, x):
+    """Every trainable variable of ``model`` gets a nonzero gradient of its
+    ``compute_objective`` loss on the preprocessed batch ``x``."""
+    with tf.GradientTape() as tape:
+        loss, _ = model.compute_objective(x)
+    grads = tape.gradient(loss, model.trainable_variables)
+    missing = [v.path for v, g in zip(model.trainable_variables, grads)
+               if g is None or not np.any(g.numpy())]
+    assert not missing, f"no gradient for {missing}"
+
+
 def check_semi_supervised_objective(model, x, bounds, qy, y, alpha, atol=1e-3):
     """``compute_objective`` of a semi-supervised family against a hand computation:
     given the labeled bounds L(x, k) [B, K] and q(y|.) [B, K] (Kingma et al. 2014, eqs. 6,

@@ -152,3 +152,26 @@ def test_keras_serialization_registers_the_subclass():
     model = vaezoo.ConvVAE(latent_dim=2, filters=(4,), dense_units=8, image_shape=(8, 8, 1))
     clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(model))
     assert isinstance(clone, vaezoo.ConvVAE) and clone.image_shape == (8, 8, 1)
+
+
+@pytest.mark.parametrize("build", [
+    lambda **kw: vaezoo.MLPVAE(latent_dim=3, hidden_units=(6, 5), **kw),
+    lambda **kw: vaezoo.HierarchicalVAE(latent_dims=(3, 2), hidden_units=((6,), (4,)), **kw),
+])
+def test_gated_dense_layers(build, tmp_path):
+    """gated=True: each hidden layer is h <- a(W_h h) * sigmoid(W_g h), one Dense of 2u units
+    and a GatedActivation (Tomczak & Welling's GatedDense), through the shared harness."""
+    from vaezoo.networks.blocks import GatedActivation
+
+    data, images, _ = mock_batches(n=16, batch_size=8)
+    model = check_vae(lambda: build(gated=True, activation="linear", binarization="dynamic"),
+                      data, images[:4], tmp_path)
+    layers = model.encoder.layers[1].layers
+    assert [type(layer) for layer in layers[:2]] == [keras.layers.Dense, GatedActivation]
+    assert layers[0].units == 2 * layers[1].compute_output_shape((None, layers[0].units))[-1]
+    h = tf.random.normal([4, 784])
+    w = layers[0](h)
+    np.testing.assert_allclose(layers[1](w), w[:, :6] * tf.sigmoid(w[:, 6:]), rtol=1e-6)
+    assert model.get_config()["gated"] is True
+    with pytest.raises(ValueError, match="gated must be True or False"):
+        build(gated="yes")

@@ -73,6 +73,13 @@ def check_positive_int(name, value, example=None):
     return int(value)
 
 
+def check_bool(name, value):
+    """``value`` if it is True or False, else a ValueError (1, "yes" and None are refused)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False; got {value!r}")
+    return bool(value)
+
+
 def check_number(name, value, minimum=0.0):
     """``float(value)``, or a ValueError when it is not a number >= ``minimum`` (bools excluded)."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \

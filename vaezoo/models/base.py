@@ -390,11 +390,18 @@ class VAE(keras.Model):
                              seed=seed, importance_weighted=self.objective == "iwae")
         return t, q, p
 
+    def current_beta(self, training=False, beta=None):
+        """The KL weight of this step: ``beta`` (default ``self.beta``) warmed up over
+        ``warmup_steps`` from the optimizer's step when training, else ``beta``."""
+        beta = self.beta if beta is None else beta
+        if training and self.optimizer is not None:
+            return objectives.warmup_beta(beta, self.warmup_steps, self.optimizer.iterations)
+        return beta
+
     def compute_objective(self, x, y=None, training=False):
         """(loss scalar, dict of per-example terms) for a preprocessed batch."""
         t, q, p = self._terms(x, y, self.num_samples, self._stateless_seed())
-        beta = objectives.warmup_beta(self.beta, self.warmup_steps, self.optimizer.iterations) \
-            if training and self.optimizer is not None else self.beta
+        beta = self.current_beta(training)
         loss = objectives.loss(t, objective=self.objective, beta=beta, free_bits=self.free_bits,
                                approx_posterior=q, prior=p)
         if self.losses:

@@ -29,7 +29,6 @@ Example:
 import keras
 import tensorflow as tf
 
-from vaezoo import objectives
 from vaezoo import regularizers
 from vaezoo import validation
 from vaezoo.models.regularized_vae import RegularizedVAE, gaussian_parameters
@@ -81,8 +80,7 @@ class BetaTCVAE(RegularizedVAE):
         mi, tc, dim_kl = regularizers.kl_decomposition(
             z, loc, scale, q.log_prob(z), p.log_prob(z), self.dataset_size, self.tc_estimator)
         mi, tc, dim_kl = (tf.reduce_mean(v, axis=0) for v in (mi, tc, dim_kl))  # over samples
-        step = self._step(training)
-        anneal = 1.0 if step is None else objectives.warmup_beta(1.0, self.warmup_steps, step)
+        anneal = self.current_beta(training, beta=1.0)
         regularizer = (self.mi_weight * mi + self.tc_weight * tc
                        + self.dimension_kl_weight * dim_kl)
         loss = tf.reduce_mean(t["distortion"]) + anneal * tf.reduce_mean(regularizer)

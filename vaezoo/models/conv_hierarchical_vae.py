@@ -63,7 +63,8 @@ from vaezoo import objectives
 from vaezoo import priors as priors_lib
 from vaezoo import validation
 from vaezoo.models.base import VAE
-from vaezoo.models.hierarchical_vae import TwoLevelGaussian, _conditional_gaussian
+from vaezoo.models.hierarchical_vae import (TwoLevelGaussian, check_latent_dims,
+                                            conditional_gaussian)
 from vaezoo.models.precision import float32
 from vaezoo.networks import blocks
 from vaezoo.posteriors.gaussian import DiagonalGaussian
@@ -102,11 +103,7 @@ class ConvHierarchicalVAE(VAE):
     def __init__(self, latent_dims=(40, 40), filters=(32, 64), kernel_size=3, block="gated",
                  dense_units=300, feature_channels=6, activation=None, latent_dim=None,
                  posterior="gaussian", **kwargs):
-        dims = tuple(latent_dims) if isinstance(latent_dims, (list, tuple)) else ()
-        if len(dims) != 2:
-            raise ValueError(f"latent_dims must be (size of z1, size of z2); got {latent_dims!r}")
-        self.latent_dims = (validation.check_positive_int("latent_dims[0]", dims[0]),
-                            validation.check_positive_int("latent_dims[1]", dims[1]))
+        self.latent_dims = check_latent_dims(latent_dims)
         self.filters = validation.check_positive_ints("filters", filters, (32, 64))
         self.kernel_size = validation.check_positive_int("kernel_size", kernel_size, 3)
         self.block = blocks.check_block(block)
@@ -191,14 +188,14 @@ class ConvHierarchicalVAE(VAE):
         joint = tf.concat([tf.broadcast_to(features, tf.concat([lead, [features.shape[-1]]], 0)),
                            tf.broadcast_to(z2, tf.concat([lead, [self.latent_dims[1]]], 0))],
                           axis=-1)
-        return _conditional_gaussian(self.q_z1_net, joint)
+        return conditional_gaussian(self.q_z1_net, joint)
 
     def prior(self, y=None):
         """p(z1, z2) = p(z2) p(z1|z2), event [d1 + d2] laid out as [z1, z2]; p(z2) is the
         ``prior=`` layer's distribution over z2."""
         self._require_built()
         p_z2 = super().prior(y)
-        return TwoLevelGaussian(p_z2, lambda z2: _conditional_gaussian(self.p_z1_net, z2),
+        return TwoLevelGaussian(p_z2, lambda z2: conditional_gaussian(self.p_z1_net, z2),
                                 first_is_z1=False)
 
     def _prior_encoder(self, x):
@@ -233,8 +230,7 @@ class ConvHierarchicalVAE(VAE):
             return super().compute_objective(x, y, training)
         t, _, _ = self._terms(x, y, self.num_samples, self._stateless_seed(),
                               level_rates=True)
-        beta = objectives.warmup_beta(self.beta, self.warmup_steps, self.optimizer.iterations) \
-            if training and self.optimizer is not None else self.beta
+        beta = self.current_beta(training)
         rate = tf.add_n([tf.maximum(self.free_bits * d, tf.reduce_mean(t[f"rate_z{level}"]))
                          for level, d in zip((1, 2), self.latent_dims)])
         loss = tf.reduce_mean(t["distortion"]) + beta * rate

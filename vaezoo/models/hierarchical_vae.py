@@ -39,7 +39,16 @@ from vaezoo.posteriors.gaussian import DiagonalGaussian
 tfd = tfp.distributions
 
 
-def _conditional_gaussian(net, z):
+def check_latent_dims(latent_dims):
+    """(size of z1, size of z2) as two positive ints, or a ValueError saying so."""
+    dims = tuple(latent_dims) if isinstance(latent_dims, (list, tuple)) else ()
+    if len(dims) != 2:
+        raise ValueError(f"latent_dims must be (size of z1, size of z2); got {latent_dims!r}")
+    return (validation.check_positive_int("latent_dims[0]", dims[0]),
+            validation.check_positive_int("latent_dims[1]", dims[1]))
+
+
+def conditional_gaussian(net, z):
     """N(loc, diag scale^2) from ``net`` applied to z [..., D] (any leading axes; the
     networks are built for [N, D]); scale as in DiagonalGaussian."""
     flat = float32(net(tf.reshape(z, [-1, z.shape[-1]])))  # float32 under any policy
@@ -124,6 +133,8 @@ class HierarchicalVAE(VAE):
       hidden_units: (hidden layers of x -> z1, hidden layers of z1 -> z2); the
         generative path uses them reversed (z2 -> z1, z1 -> x).
       activation: Keras activation of the hidden layers.
+      gated: gated dense units (``vaezoo.networks.mlp``; Tomczak & Welling 2018's GatedDense)
+        instead of plain ones; ``activation`` is that of the gated half.
       **kwargs: the base ``VAE`` arguments (likelihood, objective, num_samples,
         binarization, ...). The prior and posterior are the two-level Gaussians
         above, so ``prior`` must be "standard_normal" (the top level p(z2)) and
@@ -132,13 +143,9 @@ class HierarchicalVAE(VAE):
     """
 
     def __init__(self, latent_dims=(100, 50), hidden_units=((100, 100), (50, 50)),
-                 activation="tanh", latent_dim=None, prior="standard_normal",
+                 activation="tanh", gated=False, latent_dim=None, prior="standard_normal",
                  posterior="gaussian", **kwargs):
-        dims = tuple(latent_dims) if isinstance(latent_dims, (list, tuple)) else ()
-        if len(dims) != 2:
-            raise ValueError(f"latent_dims must be (size of z1, size of z2); got {latent_dims!r}")
-        self.latent_dims = (validation.check_positive_int("latent_dims[0]", dims[0]),
-                            validation.check_positive_int("latent_dims[1]", dims[1]))
+        self.latent_dims = check_latent_dims(latent_dims)
         units = tuple(hidden_units) if isinstance(hidden_units, (list, tuple)) else ()
         if len(units) != 2 or not all(isinstance(u, (list, tuple)) and u for u in units):
             raise ValueError("hidden_units must be two non-empty lists, (x -> z1, z1 -> z2), "
@@ -148,6 +155,7 @@ class HierarchicalVAE(VAE):
                                   for level in units)
         self.activation = activation
         keras.activations.get(activation)  # fail early on an unknown activation name
+        self.gated = validation.check_bool("gated", gated)
         total = sum(self.latent_dims)
         if latent_dim is not None and int(latent_dim) != total:
             raise ValueError(f"latent_dim={latent_dim} but latent_dims={list(latent_dims)} sum "
@@ -173,10 +181,12 @@ class HierarchicalVAE(VAE):
 
     def _make_encoder(self, image_shape):
         return keras.Sequential([keras.layers.Flatten(),
-                                 mlp(self.hidden_units[0], self.activation)], name="encoder")
+                                 mlp(self.hidden_units[0], self.activation, gated=self.gated)],
+                                name="encoder")
 
     def _make_decoder(self, image_shape, out_channels):
-        return mlp_decoder(image_shape, out_channels, self.hidden_units[0], self.activation)
+        return mlp_decoder(image_shape, out_channels, self.hidden_units[0], self.activation,
+                           gated=self.gated)
 
     def _decoder_input_size(self):
         return self.latent_dims[0]  # p(x | z1)
@@ -188,11 +198,12 @@ class HierarchicalVAE(VAE):
         super()._build_for(image_shape)
         d1, d2 = self.latent_dims
         self.q_z2_net = keras.Sequential(
-            [mlp(self.hidden_units[1], self.activation), keras.layers.Dense(2 * d2)],
+            [mlp(self.hidden_units[1], self.activation, gated=self.gated),
+             keras.layers.Dense(2 * d2)],
             name="q_z2_given_z1")
         self.q_z2_net.build((None, d1))
         self.p_z1_net = keras.Sequential(
-            [mlp(tuple(reversed(self.hidden_units[1])), self.activation),
+            [mlp(tuple(reversed(self.hidden_units[1])), self.activation, gated=self.gated),
              keras.layers.Dense(2 * d1)], name="p_z1_given_z2")
         self.p_z1_net.build((None, d2))
 
@@ -200,7 +211,7 @@ class HierarchicalVAE(VAE):
     def encode(self, x, y=None):
         """q(z1, z2 | x) = q(z1|x) q(z2|z1), event [d1 + d2] laid out as [z1, z2]."""
         q_z1 = super().encode(x, y)
-        return TwoLevelGaussian(q_z1, lambda z1: _conditional_gaussian(self.q_z2_net, z1),
+        return TwoLevelGaussian(q_z1, lambda z1: conditional_gaussian(self.q_z2_net, z1),
                                 first_is_z1=True)
 
     def prior(self, y=None):
@@ -210,11 +221,11 @@ class HierarchicalVAE(VAE):
         d2 = self.latent_dims[1]
         p_z2 = tfd.Independent(tfd.Normal(tf.zeros([d2]), tf.ones([d2])),
                                reinterpreted_batch_ndims=1)
-        return TwoLevelGaussian(p_z2, lambda z2: _conditional_gaussian(self.p_z1_net, z2),
+        return TwoLevelGaussian(p_z2, lambda z2: conditional_gaussian(self.p_z1_net, z2),
                                 first_is_z1=False)
 
     def get_config(self):
         config = super().get_config()   # latent_dim: the total, checked on the way back
         return {**config, "latent_dims": list(self.latent_dims),
                 "hidden_units": [list(u) for u in self.hidden_units],
-                "activation": self.activation}
+                "activation": self.activation, "gated": self.gated}

@@ -71,11 +71,8 @@ class RegularizedVAE(ConvVAE):
 
     def _elbo_loss(self, t, q, p, training):
         """The base loss: distortion + beta_t * rate (warm-up and free bits as in ``VAE``)."""
-        step = self._step(training)
-        beta = self.beta if step is None else objectives.warmup_beta(
-            self.beta, self.warmup_steps, step)
-        return objectives.loss(t, objective="elbo", beta=beta, free_bits=self.free_bits,
-                               approx_posterior=q, prior=p)
+        return objectives.loss(t, objective="elbo", beta=self.current_beta(training),
+                               free_bits=self.free_bits, approx_posterior=q, prior=p)
 
     def _regularized_loss(self, x, q, p, z, t, training):
         """(scalar loss, dict of extra terms) of the family; subclasses implement."""

@@ -40,7 +40,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vaezoo import objectives, validation
+from vaezoo import validation
 from vaezoo.models.conditional_vae import ConditionalVAE
 
 _FIXED = ("condition", "condition_shape", "conditional_prior", "prior_hidden_units",
@@ -243,8 +243,7 @@ class SemiSupervisedVAE(ConditionalVAE):
         rate = tf.reduce_sum(weights * bounds["kl_z"], axis=-1) + kl_y
         cross_entropy = -tf.reduce_sum(onehot * log_qy, axis=-1)
         mask = tf.cast(labeled, tf.float32)
-        beta = objectives.warmup_beta(self.beta, self.warmup_steps, self.optimizer.iterations) \
-            if training and self.optimizer is not None else self.beta
+        beta = self.current_beta(training)
         loss = tf.reduce_mean(distortion + beta * rate) \
             + self.alpha * tf.reduce_mean(mask * cross_entropy)
         if self.losses:

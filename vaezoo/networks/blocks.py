@@ -31,7 +31,7 @@ Reference:
 
 import keras
 
-from vaezoo.networks.residual import _residual_block, grid_shape
+from vaezoo.networks.residual import grid_shape, residual_block
 from vaezoo.registry import lookup
 
 BLOCKS = ("gated", "residual")
@@ -93,7 +93,7 @@ def _block(h, block, kernel_size, activation, name):
     """One block at ``h``'s resolution and channels."""
     if block == "gated":
         return gated_conv(h, h.shape[-1], kernel_size, 1, activation, name=name)
-    return _residual_block(h, h.shape[-1], activation, name)
+    return residual_block(h, h.shape[-1], activation, name)
 
 
 def _dense(h, block, units, activation, name):

@@ -26,7 +26,7 @@ def grid_shape(image_shape, num_downsamplings):
     return h, w
 
 
-def _residual_block(h, channels, activation, name):
+def residual_block(h, channels, activation, name):
     inner = keras.layers.Activation(activation)(h)
     inner = keras.layers.Conv2D(channels, 3, padding="same", activation=activation,
                                 name=f"{name}_conv3")(inner)
@@ -46,7 +46,7 @@ def residual_conv_encoder(image_shape, out_channels, filters=(32, 64), num_resid
     top = filters[-1] if filters else 32
     h = keras.layers.Conv2D(top, 3, padding="same", name="trunk")(h)
     for i in range(num_residual_blocks):
-        h = _residual_block(h, residual_channels or top, activation, f"res{i}")
+        h = residual_block(h, residual_channels or top, activation, f"res{i}")
     h = keras.layers.Activation(activation)(h)
     outputs = keras.layers.Conv2D(out_channels, 1, name="project")(h)
     return keras.Model(inputs, outputs, name=name)
@@ -64,7 +64,7 @@ def residual_conv_decoder(image_shape, in_channels, out_channels, filters=(32, 6
     inputs = keras.Input((h0, w0, in_channels))
     h = keras.layers.Conv2D(top, 3, padding="same", name="trunk")(inputs)
     for i in range(num_residual_blocks):
-        h = _residual_block(h, residual_channels or top, activation, f"res{i}")
+        h = residual_block(h, residual_channels or top, activation, f"res{i}")
     h = keras.layers.Activation(activation)(h)
     for i, f in enumerate(reversed(filters)):
         h = keras.layers.Conv2DTranspose(f, 4, strides=2, padding="same", activation=activation,
