@@ -97,3 +97,21 @@ def test_run_dir_errors_name_the_fix(tmp_path):
     (run / "metrics.json").write_text(json.dumps({"epochs": 10}))
     done = _likelihood("--configs", "a", "--run-dir", run, "--epochs", 3)
     assert done.returncode == 2 and "trained 10 epochs; drop --epochs" in done.stderr
+
+
+def test_the_report_quotes_the_published_table_with_its_setup(monkeypatch):
+    """The markdown holds every cell of Norouzi et al.'s table, its K and how their setup
+    differs; the configs that reproduce a cell carry its value as ``published``."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import likelihood
+
+    text = likelihood.markdown({}, [])
+    for _, cells in likelihood.EXEMPLAR_VAE_TABLE:
+        for value in cells.values():
+            assert f"{value:.2f}" in text
+    assert "K = 5000" in text and "early stopping" in text and "another seed" in text
+    from vaezoo.config import zoo_config_names
+    for name, (value, _) in likelihood.PUBLISHED.items():
+        assert name in zoo_config_names(), name
+        if name.startswith("norouzi") or name == "conv_hvae_fashion_mnist":
+            assert any(value in cells.values() for _, cells in likelihood.EXEMPLAR_VAE_TABLE)
