@@ -136,12 +136,13 @@ CODES_METRICS = ("mig", "sap", "dci", "modularity_explicitness", "unsupervised")
 INTERVENTION_METRICS = ("beta_vae", "factor_vae")
 
 
-def score(model, dci_importance, intervention_points, seed=0):
+def score(model, dci_importance, intervention_points, num_points=(10000, 5000), seed=0):
     from vaezoo.data.dsprites import DSprites
     from vaezoo.evaluation import disentanglement
 
     rep, truth = representation(model), DSprites()
     scores = disentanglement.evaluate(truth, rep, seed=seed, metrics=CODES_METRICS,
+                                      num_train=num_points[0], num_test=num_points[1],
                                       dci_importance=dci_importance)
     train, test = intervention_points
     scores.update(disentanglement.evaluate(truth, rep, seed=seed, metrics=INTERVENTION_METRICS,
@@ -190,8 +191,9 @@ def markdown(rows, meta):
         f"Each run: {meta['steps']} steps of batch {meta['batch_size']} (Adam "
         f"{meta['lr']:g}) on all 737,280 rendered dSprites images; conv 32-32-64-64 / "
         f"dense 256 / z = 10, Bernoulli likelihood. Scores of the posterior mean by "
-        f"`vaezoo.evaluation.disentanglement.evaluate` (seed 0: 10,000 training and 5,000 "
-        f"test points; MIG with 20 bins over the 10,000; DCI importances: "
+        f"`vaezoo.evaluation.disentanglement.evaluate` (seed 0: {meta['num_points'][0]} "
+        f"training and {meta['num_points'][1]} test points; MIG with 20 bins over the "
+        f"{meta['num_points'][0]}; DCI importances: "
         f"{meta['dci_importance']}; the beta-VAE and FactorVAE scores from "
         f"{meta['intervention_points'][0]} / {meta['intervention_points'][1]} training / "
         f"evaluation points of 64 images, not the protocol's 10,000 / 5,000). Mean ± sd over "
@@ -230,9 +232,12 @@ def ship(name, row, model, args, rows):
     if row["dci_importance"] != "gbt":
         from vaezoo.data.dsprites import DSprites
         from vaezoo.evaluation import disentanglement
+        train, test = row.get("num_points", (10000, 5000))
         scores = {**scores, **disentanglement.evaluate(
-            DSprites(), representation(model), seed=0, metrics=["dci"], dci_importance="gbt")}
+            DSprites(), representation(model), seed=0, metrics=["dci"], num_train=train,
+            num_test=test, dci_importance="gbt")}
     family, config = model_config(row["config"], row["steps"], row["seed"])
+    chunk = row.get("steps_per_chunk", args.steps_per_chunk)
     cfg = {"description": (
                f"{row['config']} ({family}) on dSprites rendered by vaezoo: conv 32-32-64-64 "
                f"(4x4, stride 2), dense 256, z of size 10, Bernoulli likelihood; the best of "
@@ -241,8 +246,10 @@ def ship(name, row, model, args, rows):
            "data": {"dataset": "dsprites", "train_split": "train", "test_split": "train",
                     "batch_size": args.batch_size, "shuffle_buffer": args.shuffle_buffer},
            "optimizer": {"name": "adam", "learning_rate": args.lr},
-           "training": {"steps": row["steps"], "seed": row["seed"]}}
-    card = {"metrics": {**scores, "num_points": {"train": 10000, "test": 5000},
+           "training": {"epochs": row["steps"] // chunk, "steps_per_epoch": chunk,
+                        "seed": row["seed"]}}
+    train, test = row.get("num_points", (10000, 5000))
+    card = {"metrics": {**scores, "num_points": {"train": train, "test": test},
                         "intervention_points": {"train": row["intervention_points"][0],
                                                 "eval": row["intervention_points"][1]},
                         "representation": "posterior mean", "dci_importance": "gbt"},
@@ -268,6 +275,9 @@ def main(argv=None):
     parser.add_argument("--shuffle-buffer", type=int, default=50000)
     parser.add_argument("--dci-importance", default="random_forest",
                         choices=("gbt", "random_forest"))
+    parser.add_argument("--num-points", type=int, nargs=2, default=[10000, 5000],
+                        metavar=("TRAIN", "TEST"), help="codes of the codes-based metrics "
+                        "(the protocol's: 10000 5000; MIG over the first)")
     parser.add_argument("--intervention-points", type=int, nargs=2, default=[1000, 500],
                         metavar=("TRAIN", "EVAL"), help="points of the beta-VAE and FactorVAE "
                         "scores (the protocol's 10000 5000 cost ~3.5 M encodings)")
@@ -288,7 +298,8 @@ def main(argv=None):
     rows = results["runs"]
     meta = {**common.provenance(argv), "steps": args.steps, "batch_size": args.batch_size,
             "lr": args.lr, "dci_importance": args.dci_importance,
-            "intervention_points": list(args.intervention_points)}
+            "intervention_points": list(args.intervention_points),
+            "num_points": list(args.num_points)}
     models = {}
     if not args.collect:
         for name in args.families:
@@ -296,11 +307,14 @@ def main(argv=None):
                 run_dir = Path(args.cache) / f"{name}_seed{seed}_steps{args.steps}_lr{args.lr:g}"
                 model, seconds, steps = train_run(name, seed, args, run_dir)
                 start = time.time()
-                scores = score(model, args.dci_importance, args.intervention_points)
+                scores = score(model, args.dci_importance, args.intervention_points,
+                               args.num_points)
                 row = {"config": name, "family": FAMILIES[name][0], "seed": seed,
                        "steps": steps, "seconds": seconds, "lr": args.lr,
                        "batch_size": args.batch_size, "dci_importance": args.dci_importance,
                        "intervention_points": list(args.intervention_points),
+                       "num_points": list(args.num_points),
+                       "steps_per_chunk": args.steps_per_chunk,
                        "scoring_seconds": time.time() - start, "scores": scores,
                        "run_dir": str(run_dir), "pictures": pictures(
                            model, f"{name}_seed{seed}", Path(args.cache) / "pictures"),
