@@ -160,17 +160,14 @@ where disentanglement_lib ran under liblinear one-vs-rest).
 
 Cost
 ----
-Measured with a 10-dimensional code of the synthetic ground truth at the default
-sizes, on 2 CPU cores shared with other jobs (load 4 to 5, so upper bounds):
-``evaluate`` takes about 6 minutes, 295 s of it the gradient-boosted trees of
-DCI (one ``GradientBoostingClassifier`` fits ``100 x C`` trees for a ``C``-valued
-factor: the 40- and 32-valued factors take 90 to 120 s each); modularity /
-explicitness takes 19 s, SAP 3 s, the beta-VAE and FactorVAE scores 2 s and
-0.6 s (plus the representation function's own time on their 1.92 and 0.97
-million observations), MIG and the unsupervised scores well under a second.
-``dci(..., importance="random_forest")`` takes 9 s, about 30 times faster: 20
-bagged trees of depth <= 8 that see every code dimension at each split
-(``RandomForestClassifier(n_estimators=20, max_depth=8, max_features=None)``;
+The gradient-boosted trees of DCI dominate ``evaluate``: one
+``GradientBoostingClassifier`` fits ``100 x C`` trees for a ``C``-valued factor, so
+dSprites' 40- and 32-valued factors cost the most. The beta-VAE and FactorVAE scores
+call the representation function on about 1.92 and 0.97 million observations at the
+protocol's sizes (10,000 / 5,000 groups of 64); MIG and the unsupervised scores are
+histogram counts (``benchmarks/disentanglement.py`` records each model's scoring time).
+``dci(..., importance="random_forest")`` is the fast option: 20 bagged trees of depth
+<= 8 that see every code dimension at each split (``RandomForestClassifier(n_estimators=20, max_depth=8, max_features=None)``;
 the feature subsampling of a default random forest would spread importance over
 uninformative dimensions). It scores the constructed codes as the trees of the
 protocol do (the factors 1.0, noise 0.00), but it is not the protocol: report
@@ -788,8 +785,8 @@ def dci(codes_train, factors_train, codes_test, factors_test, *, importance="gbt
       codes_train, factors_train: ``[N, D]`` codes and ``[N, K]`` integer factor
         indices the classifiers are trained on.
       codes_test, factors_test: the held-out sample for informativeness.
-      importance: ``"gbt"`` (the protocol's ``GradientBoostingClassifier()``, minutes
-        on 10,000 points) or ``"random_forest"`` (about 20 times faster).
+      importance: ``"gbt"`` (the protocol's ``GradientBoostingClassifier()``) or
+        ``"random_forest"`` (the fast option; not the protocol).
       seed: the classifiers' random state.
 
     Returns:
@@ -968,8 +965,8 @@ def evaluate(ground_truth, representation_fn, *, seed=0, metrics=None, num_train
       metrics: names among ``METRICS`` to compute, or None for all.
       num_train, num_test: the protocol's 10,000 and 5,000.
       batch_size: observations per call of ``representation_fn`` (500).
-      dci_importance: ``"gbt"`` (the protocol's; about 5 minutes at the default
-        sizes) or ``"random_forest"`` (about 20 times faster), see ``dci``.
+      dci_importance: ``"gbt"`` (the protocol's) or ``"random_forest"`` (the fast
+        option), see ``dci``.
       sap_classifier: ``"linear_svm"`` (disentanglement_lib's) or ``"thresholds"``
         (the paper's), see ``sap``.
 
