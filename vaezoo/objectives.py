@@ -46,10 +46,9 @@ OBJECTIVES = ("elbo", "iwae")
 
 def check_objective(objective):
     """Validate an objective name (ValueError with the valid names)."""
-    from vaezoo.registry import lookup
+    from vaezoo.registry import check_name
 
-    lookup("objective", objective, {o: o for o in OBJECTIVES})
-    return objective
+    return check_name("objective", objective, OBJECTIVES)
 
 
 def analytic_kl(approx_posterior, prior):

@@ -27,6 +27,11 @@ def lookup(kind, name, table):
     raise ValueError(f"{kind} must be one of {valid}; got {name!r}.{hint}")
 
 
+def check_name(kind, name, names):
+    """``name`` if it is one of ``names``, else ``lookup``'s ValueError listing them."""
+    return lookup(kind, name, {n: n for n in names})
+
+
 def build(kind, name, table, *args, **kwargs):
     """``table[name](*args, **kwargs)``; a bad name or bad ``{kind}_kwargs`` is a ValueError."""
     cls = lookup(kind, name, table)

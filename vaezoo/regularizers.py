@@ -54,17 +54,11 @@ import math
 
 import tensorflow as tf
 
+from vaezoo.registry import check_name
+
 TC_ESTIMATORS = ("mws", "mss")
 KERNELS = ("imq", "rbf")
 DIP_TYPES = ("i", "ii")
-
-
-def check_choice(name, value, choices):
-    """``value`` if it is one of ``choices``, else a ValueError naming the valid values."""
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}; "
-                         f"got {value!r}")
-    return value
 
 
 def capacity(step, capacity_max, capacity_steps):
@@ -118,7 +112,7 @@ def kl_decomposition(z, loc, scale, log_q_z_given_x, log_p_z, dataset_size, esti
     ``log_p_z`` [..., M] their densities; ``dataset_size`` N, the number of training
     examples q(z) averages over.
     """
-    check_choice("tc_estimator", estimator, TC_ESTIMATORS)
+    check_name("tc_estimator", estimator, TC_ESTIMATORS)
     per_dim = pairwise_log_density(z, loc, scale)                       # [..., M, M, D]
     log_qz = _log_marginal(tf.reduce_sum(per_dim, axis=-1, keepdims=True), dataset_size,
                            estimator)[..., 0]
@@ -148,7 +142,7 @@ def dip_penalty(covariance, lambda_offdiagonal, lambda_diagonal):
 
 def kernel_matrix(a, b, kernel="imq", scale=None):
     """k(a_i, b_j) [n, m] for codes a [n, D], b [m, D]; ``scale`` C, default 2 D."""
-    check_choice("kernel", kernel, KERNELS)
+    check_name("kernel", kernel, KERNELS)
     dims = a.shape[-1]
     c = float(scale) if scale is not None else 2.0 * float(dims)
     sq = tf.reduce_sum(tf.square(a[:, None, :] - b[None, :, :]), axis=-1)  # as in codes_covariance

@@ -191,6 +191,7 @@ from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from sklearn.svm import LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 
+from vaezoo.registry import check_name
 from vaezoo.validation import check_positive_int
 
 #: Every metric ``evaluate`` knows, in the order it reports them.
@@ -222,12 +223,6 @@ def _check_seed(seed):
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer (e.g. 0); got {seed!r}")
     return int(seed)
-
-
-def _check_choice(name, value, valid):
-    if value not in valid:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, valid))}; got {value!r}")
-    return value
 
 
 def _check_codes(codes, name="codes", min_dims=1, min_points=2):
@@ -742,7 +737,7 @@ def sap(codes_train, factors_train, codes_test, factors_test, *, classifier="lin
     """
     codes_train, factors_train, codes_test, factors_test = _check_pair(
         codes_train, factors_train, codes_test, factors_test, min_dims=2)
-    _check_choice("classifier", classifier, SAP_CLASSIFIERS)
+    check_name("classifier", classifier, SAP_CLASSIFIERS)
     seed = _check_seed(seed)
     score = np.zeros((codes_train.shape[1], factors_train.shape[1]))
     for d in range(score.shape[0]):
@@ -802,7 +797,7 @@ def dci(codes_train, factors_train, codes_test, factors_test, *, importance="gbt
     """
     codes_train, factors_train, codes_test, factors_test = _check_pair(
         codes_train, factors_train, codes_test, factors_test)
-    _check_choice("importance", importance, IMPORTANCES)
+    check_name("importance", importance, IMPORTANCES)
     seed = _check_seed(seed)
     matrix = np.zeros((codes_train.shape[1], factors_train.shape[1]))
     accuracy_train, accuracy_test = [], []
@@ -991,8 +986,8 @@ def evaluate(ground_truth, representation_fn, *, seed=0, metrics=None, num_train
     num_train = check_positive_int("num_train", num_train, 10000)
     num_test = check_positive_int("num_test", num_test, 5000)
     batch_size = check_positive_int("batch_size", batch_size, 500)
-    _check_choice("dci_importance", dci_importance, IMPORTANCES)
-    _check_choice("sap_classifier", sap_classifier, SAP_CLASSIFIERS)
+    check_name("dci_importance", dci_importance, IMPORTANCES)
+    check_name("sap_classifier", sap_classifier, SAP_CLASSIFIERS)
     train = test = None
     if any(name not in ("beta_vae", "factor_vae") for name in names):
         sizes, _ = _check_ground_truth(ground_truth)

@@ -32,6 +32,7 @@ import tensorflow as tf
 from vaezoo import regularizers
 from vaezoo import validation
 from vaezoo.models.regularized_vae import RegularizedVAE, gaussian_parameters
+from vaezoo.registry import check_name
 
 
 @keras.saving.register_keras_serializable(package="vaezoo")
@@ -65,8 +66,7 @@ class BetaTCVAE(RegularizedVAE):
         self.tc_weight = validation.check_number("tc_weight", tc_weight)
         self.dimension_kl_weight = validation.check_number("dimension_kl_weight",
                                                            dimension_kl_weight)
-        self.tc_estimator = regularizers.check_choice("tc_estimator", tc_estimator,
-                                                      regularizers.TC_ESTIMATORS)
+        self.tc_estimator = check_name("tc_estimator", tc_estimator, regularizers.TC_ESTIMATORS)
         super().__init__(**kwargs)
 
     def _fixed_argument_reason(self, key):

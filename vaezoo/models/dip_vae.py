@@ -24,6 +24,7 @@ import keras
 from vaezoo import regularizers
 from vaezoo import validation
 from vaezoo.models.regularized_vae import RegularizedVAE, gaussian_parameters
+from vaezoo.registry import check_name
 
 #: lambda_d / lambda_od when ``lambda_diagonal`` is not given (Kumar et al., section 3).
 _DIAGONAL_RATIO = {"i": 10.0, "ii": 1.0}
@@ -46,7 +47,7 @@ class DIPVAE(RegularizedVAE):
     FIXED_ARGUMENTS = {"posterior": "gaussian"}
 
     def __init__(self, dip_type="i", lambda_offdiagonal=10.0, lambda_diagonal=None, **kwargs):
-        self.dip_type = regularizers.check_choice("dip_type", dip_type, regularizers.DIP_TYPES)
+        self.dip_type = check_name("dip_type", dip_type, regularizers.DIP_TYPES)
         self.lambda_offdiagonal = validation.check_number("lambda_offdiagonal",
                                                           lambda_offdiagonal)
         self.lambda_diagonal = (_DIAGONAL_RATIO[self.dip_type] * self.lambda_offdiagonal

@@ -107,12 +107,14 @@ class FactorVAE(RegularizedVAE):
         joint = self._discriminator_logits(codes)
         tc = tf.reduce_mean(joint)
         loss = self._elbo_loss(t, q, p, training) + self.tc_weight * tc
+        # One pass of D over the codes serves both losses: ``train_step`` differentiates
+        # d_loss by the discriminator's variables only, which see the same gradient
+        # whether or not the codes are stopped.
         fixed = tf.stop_gradient(codes)
         permuted = self._discriminator_logits(_permute_dims(fixed, self._stateless_seed()))
-        joint_fixed = self._discriminator_logits(fixed)
-        d_loss = 0.5 * (tf.reduce_mean(tf.nn.softplus(-joint_fixed))
+        d_loss = 0.5 * (tf.reduce_mean(tf.nn.softplus(-joint))
                         + tf.reduce_mean(tf.nn.softplus(permuted)))
-        accuracy = 0.5 * (tf.reduce_mean(tf.cast(joint_fixed > 0, tf.float32))
+        accuracy = 0.5 * (tf.reduce_mean(tf.cast(joint > 0, tf.float32))
                           + tf.reduce_mean(tf.cast(permuted < 0, tf.float32)))
         return loss, {"total_correlation": tc, "discriminator_loss": d_loss,
                       "discriminator_accuracy": accuracy}

@@ -23,6 +23,7 @@ import tensorflow as tf
 from vaezoo import regularizers
 from vaezoo import validation
 from vaezoo.models.regularized_vae import RegularizedVAE
+from vaezoo.registry import check_name
 
 
 @keras.saving.register_keras_serializable(package="vaezoo")
@@ -51,7 +52,7 @@ class InfoVAE(RegularizedVAE):
                              f"(the MMD's weight); got info_lambda={info_lambda!r} with "
                              f"alpha={alpha!r}")
         self.alpha, self.info_lambda = float(alpha), float(info_lambda)
-        self.kernel = regularizers.check_choice("kernel", kernel, regularizers.KERNELS)
+        self.kernel = check_name("kernel", kernel, regularizers.KERNELS)
         self.kernel_scale = (None if kernel_scale is None
                              else validation.check_number("kernel_scale", kernel_scale, 1e-12))
         super().__init__(**kwargs)

@@ -32,7 +32,7 @@ Reference:
 import keras
 
 from vaezoo.networks.residual import grid_shape, residual_block
-from vaezoo.registry import lookup
+from vaezoo.registry import check_name
 
 BLOCKS = ("gated", "residual")
 
@@ -43,7 +43,7 @@ DEFAULT_ACTIVATIONS = {"gated": "linear", "residual": "relu"}
 
 def check_block(block):
     """``block`` if it is one of ``BLOCKS``, else a ValueError naming them."""
-    return lookup("block", block, {b: b for b in BLOCKS})
+    return check_name("block", block, BLOCKS)
 
 
 @keras.saving.register_keras_serializable(package="vaezoo")
