@@ -121,6 +121,11 @@ def train_run(name, seed, args, run_dir):
     return model, seconds, chunks * args.steps_per_chunk
 
 
+def run_key(row):
+    """What identifies a run in the results: its configuration, seed, budget and rate."""
+    return row["config"], row["seed"], row["steps"], row["lr"]
+
+
 def representation(model):
     """Observations (uint8 [n, 64, 64, 1]) -> posterior means [n, 10]."""
     def encode(images):
@@ -255,6 +260,9 @@ def ship(name, row, model, args, rows):
                         "representation": "posterior mean", "dci_importance": "gbt"},
             "selection": f"highest MIG among {len(rows)} runs of the benchmark "
                          f"({sorted(set(r['config'] for r in rows))})",
+            "dataset": "dsprites", "data_source": "render", "train_split": "train",
+            "test_split": "train", "binarization": TRUNK["binarization"],
+            "epochs": row["steps"] // chunk, "steps_per_epoch": chunk,
             "training_time_seconds": row["seconds"], "steps": row["steps"],
             "batch_size": args.batch_size, "machine": row["cpu"], "command": row["command"],
             "created": row["date"], "versions": row["versions"]}
@@ -319,8 +327,10 @@ def main(argv=None):
                        "run_dir": str(run_dir), "pictures": pictures(
                            model, f"{name}_seed{seed}", Path(args.cache) / "pictures"),
                        **{k: meta[k] for k in ("command", "date", "cpu", "versions")}}
-                rows = [r for r in rows if (r["config"], r["seed"], r["steps"], r["lr"])
-                        != (name, seed, steps, args.lr)] + [row]
+                # Re-read: another benchmark process may have written its runs meanwhile.
+                rows = [r for r in common.read_json(stem.with_name(stem.name + ".json"),
+                                                    {"runs": []})["runs"]
+                        if run_key(r) != run_key(row)] + [row]
                 models[(name, seed)] = model
                 print(f"{name} seed {seed}: MIG {scores['mig']:.3f} FactorVAE score "
                       f"{scores['factor_vae_score']:.3f} ({seconds / 60:.1f} min)", flush=True)

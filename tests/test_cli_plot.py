@@ -20,10 +20,11 @@ from vaezoo import cli, config
 SHAPE = (28, 28, 1)
 
 
-def write_run(directory, model_table):
+def write_run(directory, model_table, data_table=None, shape=SHAPE):
     cfg = config.load_config({"description": "tiny test run",
-                              "model": {**model_table, "image_shape": list(SHAPE)},
-                              "data": {"dataset": "fashion_mnist", "batch_size": 4},
+                              "model": {**model_table, "image_shape": list(shape)},
+                              "data": data_table or {"dataset": "fashion_mnist",
+                                                     "batch_size": 4},
                               "training": {"epochs": 2}})
     model = config.model_from_config(cfg)
     directory.mkdir()
@@ -46,6 +47,7 @@ def run_dir(tmp_path_factory):
 def small_test_data(monkeypatch):
     """60 generated images instead of the 10,000 of the real test split."""
     from vaezoo import data
+    from vaezoo.data import loading
 
     def load_arrays(name, split="train", **kwargs):
         assert (name, split) == ("fashion_mnist", "test")
@@ -54,6 +56,7 @@ def small_test_data(monkeypatch):
                 rng.integers(0, 10, size=60).astype(np.int64))
 
     monkeypatch.setattr(data, "load_arrays", load_arrays)
+    monkeypatch.setattr(loading, "load_arrays", load_arrays)
 
 
 def check_png(path):
@@ -254,7 +257,8 @@ def test_plot_codes_of_a_vqvae_run(vqvae_run, tmp_path, capsys):
     check_png(out)
     assert "wrote the codes plot" in capsys.readouterr().out
     # The same figure as in Python, on the same 40 test images.
-    images, labels = cli._test_data("fashion_mnist", 40, 0)
+    from vaezoo import data
+    images, labels = data.sample_arrays("fashion_mnist", "test", 40, seed=0)
     python = tmp_path / "python.png"
     fig = plot.code_usage(zoo.load(str(vqvae_run)), (images, labels), title="vqvae: code usage",
                           path=python)
@@ -293,3 +297,25 @@ def test_plot_codes_refuses_a_continuous_latent(run_dir, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "code_usage needs a model with a discrete latent (VQVAE); MLPVAE has a continuous " \
            "latent; use --kind latents" in err and not out.exists()
+
+
+@pytest.mark.parametrize("kind", ["reconstructions", "traversal", "latents"])
+def test_plots_of_a_dsprites_run_render_only_the_images_they_show(tmp_path, kind,
+                                                                    monkeypatch):
+    """A dSprites entry (one split, "train", of 737,280 images) plots from its config's
+    test split, rendering only the drawn images; its scatter is coloured by shape."""
+    from vaezoo.data import dsprites
+    run = write_run(tmp_path / "dsprites", {"class": "BetaTCVAE", "latent_dim": 3,
+                                            "filters": [4], "dense_units": 8,
+                                            "dataset_size": 737280,
+                                            "likelihood": "bernoulli",
+                                            "binarization": "dynamic"},
+                    {"dataset": "dsprites", "test_split": "train", "batch_size": 4},
+                    shape=(64, 64, 1))
+    rendered = []
+    render = dsprites.render
+    monkeypatch.setattr(dsprites, "render", lambda idx: rendered.append(len(idx)) or render(idx))
+    out = tmp_path / f"{kind}.png"
+    assert cli.main(["plot", str(run), "--kind", kind, "-n", "3", "-o", str(out)]) == 0
+    check_png(out)
+    assert rendered and max(rendered) <= 500, rendered

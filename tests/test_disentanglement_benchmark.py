@@ -48,6 +48,7 @@ def test_runs_scores_resumes_and_ships(monkeypatch, tmp_path):
     assert type(model).__name__ == "BetaTCVAE" and model.image_shape == (64, 64, 1)
     card = json.loads((tmp_path / "pretrained" / "tiny_dsprites" / "metadata.json").read_text())
     assert card["metrics"]["dci_importance"] == "gbt"
+    assert (card["dataset"], card["train_split"], card["epochs"]) == ("dsprites", "train", 2)
     for name in bench.COLUMNS:
         assert name in card["metrics"], name
     assert card["metrics"]["num_points"] == {"train": 300, "test": 150}

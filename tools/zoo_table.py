@@ -63,7 +63,7 @@ def render(models, root=ROOT):
     ]
     if pretrained:
         lines += [
-            "| entry | samples | data | test log p(x) (nats) | K | test ELBO | accuracy | "
+            "| entry | samples | data | test log p(x) (nats) | K | test ELBO | accuracy / MIG | "
             "params | epochs | training time |",
             "|---|---|---|---|---|---|---|---|---|---|",
         ]
@@ -79,7 +79,8 @@ def render(models, root=ROOT):
                   if m.get("test_log_likelihood") is not None else "–")
             if m.get("estimate") == "bound":
                 ll += " (bound)"
-            acc = _num(m.get("test_accuracy"), "{:.1%}")
+            acc = (f"MIG {m['mig']:.3f}" if m.get("mig") is not None else
+                   _num(m.get("test_accuracy"), "{:.1%}"))
             machine = meta.get("machine", {})
             where = f" ({machine.get('cpu_count')} CPUs)" if machine.get("cpu_count") else ""
             lines.append(

@@ -158,26 +158,25 @@ def _evaluate(args):
 
 
 def _model_and_data_name(name_or_dir):
-    """(the trained model, the name of its data set from its config)."""
+    """(the trained model, the name of its data set, its test split), from its config."""
     from vaezoo import config as config_lib
     from vaezoo import zoo
     model = zoo.load(name_or_dir)
     try:
-        dataset = config_lib.load_config(name_or_dir)["data"]["dataset"]
+        data_config = config_lib.load_config(name_or_dir)["data"]
     except ValueError:  # e.g. a run directory holding only model.keras
-        dataset = "fashion_mnist"
-    return model, dataset
+        return model, "fashion_mnist", "test"
+    return model, data_config["dataset"], data_config.get("test_split", "test")
 
 
-def _test_data(dataset, n, seed):
-    """``n`` test images and labels of ``dataset``, chosen at random with ``seed``."""
-    import numpy as np
-
+def _test_data(dataset, n, args):
+    """``n`` images and labels of ``dataset``'s test split (``args.split``), chosen at
+    random with ``args.seed``. A data set of factors (dSprites) is labelled by its first
+    factor, the shape."""
     from vaezoo import data
-    images, labels = data.load_arrays(dataset, "test", verbose=False)
-    keep = np.sort(np.random.default_rng(seed).choice(len(images), min(n, len(images)),
-                                                      replace=False))
-    return images[keep], labels[keep]
+    images, labels = data.sample_arrays(dataset, args.split, n, seed=args.seed,
+                                        verbose=False)
+    return images, (labels[:, 0] if labels.ndim == 2 else labels)
 
 
 def _class_names(dataset):
@@ -205,13 +204,13 @@ def _sample(args):
 
 def _plot_reconstructions(model, dataset, args):
     from vaezoo import plot  # lazy: matplotlib and TensorFlow load only to plot
-    images, labels = _test_data(dataset, args.n or 16, args.seed)
+    images, labels = _test_data(dataset, args.n or 16, args)
     return plot.reconstructions(model, (images, labels), title=args.title, path=args.output)
 
 
 def _plot_interpolation(model, dataset, args):
     from vaezoo import plot  # lazy: matplotlib and TensorFlow load only to plot
-    images, labels = _test_data(dataset, 2 * (args.n or 4), args.seed)
+    images, labels = _test_data(dataset, 2 * (args.n or 4), args)
     half = len(images) // 2
     return plot.interpolation(model, (images[:half], labels[:half]),
                               (images[half:], labels[half:]), steps=args.steps,
@@ -220,7 +219,7 @@ def _plot_interpolation(model, dataset, args):
 
 def _plot_traversal(model, dataset, args):
     from vaezoo import plot  # lazy: matplotlib and TensorFlow load only to plot
-    images, labels = _test_data(dataset, 500, args.seed)  # the KL is averaged over these
+    images, labels = _test_data(dataset, 500, args)  # the KL is averaged over these
     return plot.traversal(model, (images[:1], labels[:1]), dims=args.n or 8, steps=args.steps,
                           data=(images, labels), title=args.title, path=args.output)
 
@@ -233,7 +232,7 @@ def _plot_manifold(model, dataset, args):
 
 def _plot_latents(model, dataset, args):
     from vaezoo import plot  # lazy: matplotlib and TensorFlow load only to plot
-    images, labels = _test_data(dataset, args.n or 2000, args.seed)
+    images, labels = _test_data(dataset, args.n or 2000, args)
     return plot.latent_scatter(model, (images, labels), class_names=_class_names(dataset),
                                title=args.title, path=args.output)
 
@@ -247,7 +246,7 @@ def _plot_conditional(model, dataset, args):
 
 def _plot_codes(model, dataset, args):
     from vaezoo import plot  # lazy: matplotlib and TensorFlow load only to plot
-    images, labels = _test_data(dataset, args.n or 2000, args.seed)
+    images, labels = _test_data(dataset, args.n or 2000, args)
     return plot.code_usage(model, (images, labels), max_examples=None, title=args.title,
                            path=args.output)
 
@@ -309,7 +308,7 @@ def _plot(args):
     if args.kind == "curves":
         plot.training_curves(_training_history(args.model), title=args.title, path=args.output)
     else:
-        model, dataset = _model_and_data_name(args.model)
+        model, dataset, args.split = _model_and_data_name(args.model)
         PLOT_KINDS[args.kind][0](model, dataset, args)
     print(f"vaezoo: wrote the {args.kind} plot of {args.model} to {args.output}")
     return 0

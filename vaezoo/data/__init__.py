@@ -23,7 +23,7 @@ belongs to the model (``binarization="dynamic"`` on the model).
 
 Modules, one job each:
 
-* ``loading``: ``load``, ``load_arrays``, ``source_of`` (the choice of source);
+* ``loading``: ``load``, ``load_arrays``, ``sample_arrays``, ``source_of`` (the choice of source);
 * ``tfds_source``: ``tfds.load`` with a quick answer when it cannot download;
 * ``idx``: the IDX reader, the directories searched, ``install_help``;
 * ``splits``: tfds split strings as index ranges for the IDX files and dSprites;
@@ -48,6 +48,7 @@ from vaezoo import lazy
 _EXPORTS = {
     "load": "vaezoo.data.loading",
     "load_arrays": "vaezoo.data.loading",
+    "sample_arrays": "vaezoo.data.loading",
     "source_of": "vaezoo.data.loading",
     "info": "vaezoo.data.catalog",
     "DSprites": "vaezoo.data.dsprites",

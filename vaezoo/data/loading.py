@@ -239,6 +239,34 @@ def load_arrays(name, split="train", *, data_dir=None, binarization=None,
     return np.concatenate(xs), np.concatenate(ys).astype(np.int64, copy=False)
 
 
+def sample_arrays(name, split="train", n=16, *, seed=0, data_dir=None, source="auto",
+                  verbose=True):
+    """``n`` examples of a split drawn at random, as NumPy arrays.
+
+    The examples are ``min(n, N)`` distinct positions of the split's ``N``, chosen by
+    ``np.random.default_rng(seed).choice(N, n, replace=False)`` and kept in split
+    order; images and labels as ``load_arrays`` gives them (uint8 images; for
+    ``"dsprites"`` the labels are the factor indices ``[n, 5]``). A rendered data set
+    renders only the chosen images, so a sample of the 737,280 dSprites costs ``n``.
+
+    Example:
+      >>> images, labels = sample_arrays("fashion_mnist", "test", 16, seed=0)
+    """
+    if name in RENDERED_DATASETS:
+        _, flat = _resolve(name, split, data_dir, source, verbose)
+        labels = RENDERED_DATASETS[name].factor_indices(flat[_chosen(len(flat), n, seed)])
+        return RENDERED_DATASETS[name].render(labels), labels
+    images, labels = load_arrays(name, split, data_dir=data_dir, source=source,
+                                 verbose=verbose)
+    keep = _chosen(len(images), n, seed)
+    return images[keep], labels[keep]
+
+
+def _chosen(total, n, seed):
+    """Sorted positions of ``min(n, total)`` distinct draws among ``total``."""
+    return np.sort(np.random.default_rng(seed).choice(total, min(n, total), replace=False))
+
+
 def source_of(name, split="train", *, data_dir=None):
     """``"tfds"``, ``"idx"`` or ``"render"``: the source ``load(name, split)`` reads here."""
     return _resolve(name, split, data_dir, "auto", verbose=False)[0]
