@@ -223,10 +223,11 @@ def test_gallery_shows_every_generative_entry_with_pictures_that_exist():
     shows is in the repository."""
     import re
 
+    from tools import gallery
+
     root = config.ZOO_CONFIG_DIR.parent
     page = (root / "docs" / "gallery.md").read_text()
-    sections = {block.split("\n", 1)[0][3:].strip(): block
-                for block in re.split(r"^(?=## )", page, flags=re.M) if block.startswith("## ")}
+    sections = gallery.page_sections(page)
     missing = [n for n in GENERATIVE if n not in sections]
     assert not missing, f"no gallery section for {missing}: run python tools/gallery.py"
     for name in GENERATIVE:

@@ -69,7 +69,7 @@ def commands(name, model, has_history, out_dir):
     return todo
 
 
-HEADER = ("# Gallery\n\nPictures of every pretrained entry, made by `python tools/gallery.py`; "
+HEADER = ("# Gallery\n\nPictures of every generative pretrained entry, made by `python tools/gallery.py`; "
           "the command under each picture redraws it.\n")
 
 
@@ -83,13 +83,16 @@ def markdown(name, description, pictures, out_dir, page_dir=REPO):
     return "\n".join(lines)
 
 
+def page_sections(page):
+    """``{entry name: its section}`` of a gallery page (each section from its ``## name``)."""
+    return {block.split("\n", 1)[0][3:].strip(): block.rstrip() + "\n"
+            for block in re.split(r"^(?=## )", page, flags=re.M) if block.startswith("## ")}
+
+
 def gallery_page(old, sections):
     """The gallery page: ``old``'s sections, with those of ``sections`` (``{name: text}``)
     replaced or added, in name order."""
-    kept = {}
-    for block in re.split(r"^(?=## )", old, flags=re.M):
-        if block.startswith("## "):
-            kept[block.split("\n", 1)[0][3:].strip()] = block.rstrip() + "\n"
+    kept = page_sections(old)
     kept.update({name: text.rstrip() + "\n" for name, text in sections.items()})
     return HEADER + "".join(f"\n{kept[name]}" for name in sorted(kept))
 
